@@ -1,0 +1,147 @@
+"""What a request leaves behind for the worker, and how it becomes an event.
+
+The request path stores references (the ASGI header list, a handful of
+WSGI environ values) in a :class:`RequestRecord` and nothing more. Decoding
+headers, resolving the client behind proxies, parsing the query and
+bounding every value happen here, in the background worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from .event import LIMITS, SCHEMA, clean, primary_language, query_pairs, rfc3339, uuid7
+from .proxy import ProxyTrust, parse_forwarded
+
+__all__ = ["WANTED_HEADERS", "RequestRecord", "asgi_headers", "is_secure"]
+
+WANTED_HEADERS = frozenset({
+    b"host", b"user-agent", b"referer", b"accept-language",
+    b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+})
+"""The only request headers sstrack reads into an event. Cookie, Authorization
+and the like are never captured."""
+
+# Characters left as they are when a decoded path is percent-encoded again.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def _decode(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def asgi_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The wanted headers of an ASGI header list, decoded; repeats joined by commas."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name in WANTED_HEADERS:
+            key = name.decode("latin-1")
+            text = _decode(value)
+            found[key] = found[key] + "," + text if key in found else text
+    return found
+
+
+def _latin1_to_text(value: str) -> str:
+    """Undo PEP 3333's latin-1 decoding of header and path bytes."""
+    return value.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def is_secure(scheme: str, peer: str | None, headers: dict[str, str], trust: ProxyTrust) -> bool:
+    """Whether the client used HTTPS, believing forwarding headers only from trusted proxies."""
+    if trust.enabled:
+        forwarded = parse_forwarded(headers.get("forwarded"), headers.get("x-forwarded-for"),
+                                    headers.get("x-forwarded-proto"),
+                                    headers.get("x-forwarded-host"))
+        scheme = trust.resolve(peer, scheme, None, forwarded)[1]
+    return scheme in ("https", "wss")
+
+
+class RequestRecord:
+    """The raw capture of one request, built on the request path.
+
+    ``headers`` is either an ASGI header list (decoded later) or, from
+    WSGI, a dict of the wanted headers with latin-1 values; ``peer`` is the
+    ASGI ``client`` tuple or the WSGI ``REMOTE_ADDR``.
+    """
+
+    __slots__ = (
+        "duration", "headers", "identity_session", "identity_visitor", "method",
+        "outcome", "path", "peer", "query_string", "raw_path", "response_bytes",
+        "scheme", "session_index", "started", "status", "user_id",
+    )
+
+    def __init__(self, started: float, method: str, scheme: str, path: str,
+                 raw_path: bytes | None, query_string: str | bytes, headers: Any, peer: Any,
+                 visitor_id: str, session_id: str, session_index: int) -> None:
+        self.started = started
+        self.method = method
+        self.scheme = scheme
+        self.path = path
+        self.raw_path = raw_path
+        self.query_string = query_string
+        self.headers = headers
+        self.peer = peer
+        self.identity_visitor = visitor_id
+        self.identity_session = session_id
+        self.session_index = session_index
+        self.status = 0
+        self.response_bytes = 0
+        self.duration = 0.0
+        self.outcome = "completed"
+        self.user_id: str | None = None
+
+    def to_event(self, trust: ProxyTrust) -> dict[str, Any]:
+        """Build the event dict (in the worker)."""
+        headers = self.headers
+        if isinstance(headers, list):
+            headers = asgi_headers(headers)
+            path = self.path
+        else:
+            headers = {k: _latin1_to_text(v) for k, v in headers.items()}
+            path = _latin1_to_text(self.path)
+        peer = self.peer
+        if peer is not None and not isinstance(peer, str):  # ASGI: (host, port)
+            peer = peer[0]
+        query_string = self.query_string
+        if isinstance(query_string, bytes):
+            query_string = query_string.decode("latin-1")
+        ip, scheme, host = peer, self.scheme, headers.get("host")
+        if trust.enabled:
+            forwarded = parse_forwarded(headers.get("forwarded"), headers.get("x-forwarded-for"),
+                                        headers.get("x-forwarded-proto"),
+                                        headers.get("x-forwarded-host"))
+            ip, scheme, host = trust.resolve(ip, scheme, host, forwarded)
+        host = clean(host, LIMITS["host"])
+        raw_path = (self.raw_path.decode("latin-1") if self.raw_path
+                    else quote(path.encode("utf-8", "replace"), safe=_PATH_SAFE))
+        url = f"{scheme}://{host or ''}{raw_path}"
+        if query_string:
+            url += "?" + query_string
+        return {
+            "schema": SCHEMA,
+            "event_id": uuid7(self.started),
+            "event": "request",
+            "timestamp": rfc3339(self.started),
+            "visitor_id": self.identity_visitor,
+            "session_id": self.identity_session,
+            "session_index": self.session_index,
+            "user_id": self.user_id,
+            "method": clean(self.method, 32),
+            "scheme": scheme,
+            "host": host,
+            "path": clean(path, LIMITS["path"]),
+            "query": query_pairs(query_string),
+            "url": clean(url, LIMITS["url"]),
+            "referrer": clean(headers.get("referer"), LIMITS["referrer"]),
+            "user_agent": clean(headers.get("user-agent"), LIMITS["user_agent"]),
+            "language": primary_language(headers.get("accept-language")),
+            "ip": ip,
+            "status": self.status or None,
+            "response_bytes": self.response_bytes,
+            "duration_ms": round(self.duration * 1000, 3),
+            "outcome": self.outcome,
+            "stitch": {},
+            "properties": {},
+        }

@@ -1,0 +1,226 @@
+"""Options: keyword arguments first, then ``SSTRACK_<NAME>`` variables, then defaults.
+
+Every problem is collected and raised together as one :class:`ConfigError`
+at start-up, naming the variable and the fix, so a deploy fails on its
+first request-less second rather than silently tracking nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._log import logger
+from .identity import CookiePolicy
+from .proxy import ProxyTrust
+
+__all__ = ["OPTIONS", "Config", "ConfigError", "Option"]
+
+
+class ConfigError(ValueError):
+    """sstrack's configuration is invalid; ``problems`` lists every issue found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid sstrack configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if isinstance(value, bool) or number <= 0:
+        raise ValueError("expected a positive whole number")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError("expected a positive number of seconds")
+    return number
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _sinks(value: Any) -> tuple[str, ...]:
+    urls = tuple(value.split()) if isinstance(value, str) else tuple(str(v) for v in value)
+    if not urls:
+        raise ValueError("expected at least one sink URL")
+    return urls
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ValueError("expected one of " + ", ".join(allowed))
+        return text
+    return parse
+
+
+def _trust(value: Any) -> ProxyTrust:
+    if isinstance(value, ProxyTrust):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    elif not isinstance(value, str):
+        value = ",".join(str(v) for v in value)
+    return ProxyTrust.parse(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its parser, default, and the line the README table shows."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets this option."""
+        return "SSTRACK_" + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("enabled", _bool, True, "Track requests at all; `false` makes the middleware a "
+           "pass-through."),
+    Option("sinks", _sinks, ("jsonl:./sstrack-events",), "Whitespace-separated sink URLs; "
+           "every sink receives every event."),
+    Option("cookie_name", _text, "sst_id", "Name of the visitor cookie."),
+    Option("session_cookie_name", _text, "sst_ses", "Name of the session cookie."),
+    Option("cookie_max_age", _positive_int, 63_072_000, "Lifetime of both cookies in seconds "
+           "(two years)."),
+    Option("cookie_domain", _optional_text, None, "`Domain` attribute, to share the cookies "
+           "across subdomains (e.g. `.example.com`); host-only when unset."),
+    Option("cookie_secure", _bool, False, "Always mark cookies `Secure`; they are marked "
+           "`Secure` on HTTPS requests regardless."),
+    Option("cookie_samesite", _text, "Lax", "`SameSite` attribute: `Lax`, `Strict` or `None`."),
+    Option("session_timeout", _positive_int, 1800, "Seconds of inactivity after which the "
+           "next request starts a new session."),
+    Option("trusted_proxies", _trust, ProxyTrust(), "Whom to believe about the client: empty "
+           "(nobody), a hop count like `1`, or addresses/CIDRs like `10.0.0.0/8,127.0.0.1`."),
+    Option("queue_size", _positive_int, 10_000, "Events held in memory per process before the "
+           "overflow policy applies."),
+    Option("queue_full", _choice("drop_oldest", "drop_newest"), "drop_oldest",
+           "Overflow policy: `drop_oldest` or `drop_newest`."),
+    Option("batch_size", _positive_int, 512, "Queued events that wake the worker early; also "
+           "the largest batch written at once."),
+    Option("flush_interval", _positive_float, 1.0, "Longest time, in seconds, an event waits "
+           "in memory before it is written."),
+    Option("shutdown_timeout", _positive_float, 5.0, "Seconds the exit-time flush may take."),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated settings; build it with :meth:`Config.load`."""
+
+    enabled: bool
+    sinks: tuple[str, ...]
+    cookie_name: str
+    session_cookie_name: str
+    cookie_max_age: int
+    cookie_domain: str | None
+    cookie_secure: bool
+    cookie_samesite: str
+    session_timeout: int
+    trusted_proxies: ProxyTrust
+    queue_size: int
+    queue_full: str
+    batch_size: int
+    flush_interval: float
+    shutdown_timeout: float
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """The ``SSTRACK_*`` variables seen at load time (sinks read their own settings)."""
+
+    @property
+    def cookie_policy(self) -> CookiePolicy:
+        """The cookie settings as the identity module takes them."""
+        return CookiePolicy(self.cookie_name, self.session_cookie_name, self.cookie_max_age,
+                            self.session_timeout, self.cookie_domain, self.cookie_secure,
+                            self.cookie_samesite)
+
+    @classmethod
+    def load(cls, options: Mapping[str, Any] | None = None,
+             environ: Mapping[str, str] | None = None) -> Config:
+        """Merge keyword options over ``SSTRACK_*`` variables over defaults, and validate.
+
+        Raises:
+            ConfigError: listing every invalid or unknown option at once.
+        """
+        options = dict(options or {})
+        environ = os.environ if environ is None else environ
+        problems = _unknown(options, environ)
+        values: dict[str, Any] = {}
+        for option in OPTIONS:
+            source = f"{option.name}=" if option.name in options else option.env
+            raw = options.get(option.name, environ.get(option.env))
+            if raw is None:
+                values[option.name] = option.default
+                continue
+            try:
+                values[option.name] = option.parse(raw)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{source} {raw!r}: {exc}")
+                values[option.name] = option.default
+        ours = {k: v for k, v in environ.items() if k.startswith("SSTRACK_")}
+        config = cls(**values, environ=ours)
+        problems += config.cookie_policy.problems()
+        problems += _sink_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+
+def _unknown(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    names = [option.name for option in OPTIONS]
+    problems = []
+    for key in options:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"unknown option {key!r}{hint} (valid: {', '.join(names)})")
+    envs = {option.env for option in OPTIONS}
+    for key in environ:
+        # Sinks read their own variables (SSTRACK_KAFKA_*), so a typo here only warns.
+        if key.startswith("SSTRACK_") and key not in envs and not key.startswith("SSTRACK_KAFKA_"):
+            close = difflib.get_close_matches(key, sorted(envs), n=1)
+            logger.warning("ignoring unknown variable %s%s", key,
+                           f" (did you mean {close[0]}?)" if close else "")
+    return problems
+
+
+def _sink_problems(config: Config) -> list[str]:
+    from .sinks import build_sink
+
+    problems = []
+    for url in config.sinks:
+        try:
+            build_sink(url, config.environ)
+        except ValueError as exc:
+            problems.append(f"SSTRACK_SINKS {url!r}: {exc}")
+        except ImportError as exc:
+            problems.append(f"SSTRACK_SINKS {url!r}: needs an extra package ({exc.name}); "
+                            "install it, e.g. pip install 'sstrack[kafka]'")
+    return problems

@@ -1,0 +1,112 @@
+"""The process-wide tracker: one configuration, one queue, one worker.
+
+Like ``sentry_sdk.init``, configuration is per process: the middleware, the
+framework integrations and :func:`sstrack.flush` all use the tracker that
+:func:`configure` installed last (or one built from ``SSTRACK_*`` variables
+on first use).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .capture import RequestRecord
+from .config import Config
+from .dispatcher import Dispatcher
+from .identity import CookiePolicy
+from .sinks import Sink, build_sink
+
+__all__ = ["Tracker", "configure", "current", "flush", "shutdown", "stats"]
+
+
+class Tracker:
+    """A validated configuration with everything the request path precomputes."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.enabled = config.enabled
+        self.policy: CookiePolicy = config.cookie_policy
+        self.visitor_eq = config.cookie_name + "="
+        self.session_eq = config.session_cookie_name + "="
+        self.cookie_attributes = (self.policy.attributes(secure=False),
+                                  self.policy.attributes(secure=True))
+        self.trust = config.trusted_proxies
+        self.dispatcher = Dispatcher(
+            self._make_sinks, self._process,
+            queue_size=config.queue_size, drop_newest=config.queue_full == "drop_newest",
+            batch_size=config.batch_size, flush_interval=config.flush_interval)
+
+    def _make_sinks(self) -> list[Sink]:
+        return [build_sink(url, self.config.environ) for url in self.config.sinks]
+
+    def _process(self, record: RequestRecord) -> dict[str, Any] | None:
+        return record.to_event(self.trust)
+
+
+_current: Tracker | None = None
+_lock = threading.Lock()
+
+
+def configure(**options: Any) -> Config:
+    """Configure sstrack for this process and return the validated settings.
+
+    Keyword options override ``SSTRACK_<NAME>`` environment variables, which
+    override the defaults (see the README for the full table). Calling it
+    again with the same settings keeps the running worker; different
+    settings flush the old sinks and switch to new ones.
+
+    Raises:
+        ConfigError: listing every invalid setting.
+    """
+    global _current
+    config = Config.load(options)
+    with _lock:
+        previous = _current
+        if previous is not None and previous.config == config:
+            return previous.config
+        _current = Tracker(config)
+    if previous is not None:
+        previous.dispatcher.shutdown(config.shutdown_timeout)
+    return config
+
+
+def current() -> Tracker:
+    """The installed tracker, configured from the environment if nothing else did."""
+    global _current
+    tracker = _current
+    if tracker is None:
+        with _lock:
+            tracker = _current
+            if tracker is None:
+                tracker = _current = Tracker(Config.load())
+    return tracker
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Write every event captured so far; ``True`` if done within ``timeout`` seconds."""
+    tracker = _current
+    return tracker.dispatcher.flush(timeout) if tracker is not None else True
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop the worker (idempotent; runs at interpreter exit too).
+
+    Events captured afterwards are counted as dropped (``shutdown``) until
+    :func:`configure` is called again.
+    """
+    tracker = _current
+    if tracker is None:
+        return True
+    return tracker.dispatcher.shutdown(
+        tracker.config.shutdown_timeout if timeout is None else timeout)
+
+
+def stats() -> dict[str, Any]:
+    """Counters for this process: ``enqueued``, ``written``, ``dropped`` (by reason),
+    ``queue_depth``, ``errors`` (by sink) and per-sink detail under ``sinks``."""
+    tracker = _current
+    if tracker is None:
+        return {"enqueued": 0, "written": 0, "dropped": {}, "queue_depth": 0, "errors": {},
+                "sinks": {}, "worker_alive": False}
+    return tracker.dispatcher.stats()
