@@ -23,6 +23,7 @@ from ._log import warn_limited
 from .capture import RequestRecord, asgi_headers, is_secure
 from .identity import resolve_identity, shared_cache_may_store
 from .runtime import Tracker
+from .tracking import _request
 
 __all__ = ["TrackingMiddleware"]
 
@@ -111,16 +112,36 @@ def _begin(scope: Scope, tracker: Tracker) -> tuple[RequestRecord, list[str]]:
     return record, identity.set_cookies
 
 
+def _route_and_user(scope: Scope, record: RequestRecord, root_path: str) -> None:
+    """Read what Starlette/FastAPI routing and authentication left in the scope."""
+    try:
+        route = getattr(scope.get("route"), "path", None)
+        if record.route is None and isinstance(route, str):
+            # inside a Mount, the route's path is relative to the mount point
+            record.route = scope.get("root_path", "")[len(root_path):] + route
+        user = scope.get("user")
+        if record.user_id is None and getattr(user, "is_authenticated", False):
+            try:
+                record.user_id = str(user.identity)  # type: ignore[union-attr]
+            except NotImplementedError:
+                record.user_id = str(user.display_name)  # type: ignore[union-attr]
+    except Exception:
+        warn_limited("asgi_route", "sstrack could not read the route or user", exc_info=True)
+
+
 async def _track(app: ASGIApp, scope: Scope, receive: Receive, send: Send, tracker: Tracker,
                  record: RequestRecord, cookies: list[str]) -> None:
     start = perf_counter()
     done = disconnected = False
+    root_path = scope.get("root_path", "")
 
     def finish(outcome: str) -> None:
         nonlocal done
         done = True
         record.duration = perf_counter() - start
         record.outcome = outcome
+        if "route" in scope or "user" in scope:
+            _route_and_user(scope, record, root_path)
         tracker.dispatcher.put(record)
 
     async def tracked_receive() -> Message:
@@ -150,12 +171,15 @@ async def _track(app: ASGIApp, scope: Scope, receive: Receive, send: Send, track
         if final and not done:
             finish("completed")
 
+    token = _request.set(record)  # what track() and identify() see
     try:
         await app(scope, tracked_receive, tracked_send)
     except BaseException as exc:
         if not done:
             finish(_outcome(exc, disconnected))
         raise
+    finally:
+        _request.reset(token)
     if not done:  # returned without finishing the body
         finish("disconnected" if disconnected else "error")
 

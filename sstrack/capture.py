@@ -63,18 +63,20 @@ class RequestRecord:
 
     ``headers`` is either an ASGI header list (decoded later) or, from
     WSGI, a dict of the wanted headers with latin-1 values; ``peer`` is the
-    ASGI ``client`` tuple or the WSGI ``REMOTE_ADDR``.
+    ASGI ``client`` tuple or the WSGI ``REMOTE_ADDR``. Framework adapters
+    may set ``route`` and ``user_id`` while the request runs.
     """
 
     __slots__ = (
-        "duration", "headers", "identity_session", "identity_visitor", "method",
-        "outcome", "path", "peer", "query_string", "raw_path", "response_bytes",
-        "scheme", "session_index", "started", "status", "user_id",
+        "_context", "duration", "headers", "method", "outcome", "path", "peer",
+        "query_string", "raw_path", "response_bytes", "route", "scheme", "session_id",
+        "session_index", "started", "status", "user_id", "visitor_id",
     )
 
     def __init__(self, started: float, method: str, scheme: str, path: str,
                  raw_path: bytes | None, query_string: str | bytes, headers: Any, peer: Any,
-                 visitor_id: str, session_id: str, session_index: int) -> None:
+                 visitor_id: str | None, session_id: str | None,
+                 session_index: int | None) -> None:
         self.started = started
         self.method = method
         self.scheme = scheme
@@ -83,17 +85,24 @@ class RequestRecord:
         self.query_string = query_string
         self.headers = headers
         self.peer = peer
-        self.identity_visitor = visitor_id
-        self.identity_session = session_id
+        self.visitor_id = visitor_id
+        self.session_id = session_id
         self.session_index = session_index
         self.status = 0
         self.response_bytes = 0
         self.duration = 0.0
         self.outcome = "completed"
         self.user_id: str | None = None
+        self.route: str | None = None
+        self._context: dict[str, Any] | None = None
 
-    def to_event(self, trust: ProxyTrust) -> dict[str, Any]:
-        """Build the event dict (in the worker)."""
+    def context(self, trust: ProxyTrust) -> dict[str, Any]:
+        """The fields every event of this request shares, computed once (in the worker)."""
+        if self._context is None:
+            self._context = self._build_context(trust)
+        return self._context
+
+    def _build_context(self, trust: ProxyTrust) -> dict[str, Any]:
         headers = self.headers
         if isinstance(headers, list):
             headers = asgi_headers(headers)
@@ -120,28 +129,34 @@ class RequestRecord:
         if query_string:
             url += "?" + query_string
         return {
-            "schema": SCHEMA,
-            "event_id": uuid7(self.started),
-            "event": "request",
-            "timestamp": rfc3339(self.started),
-            "visitor_id": self.identity_visitor,
-            "session_id": self.identity_session,
+            "visitor_id": self.visitor_id,
+            "session_id": self.session_id,
             "session_index": self.session_index,
-            "user_id": self.user_id,
+            "user_id": None,
             "method": clean(self.method, 32),
             "scheme": scheme,
             "host": host,
             "path": clean(path, LIMITS["path"]),
+            "route": None,
             "query": query_pairs(query_string),
             "url": clean(url, LIMITS["url"]),
             "referrer": clean(headers.get("referer"), LIMITS["referrer"]),
             "user_agent": clean(headers.get("user-agent"), LIMITS["user_agent"]),
             "language": primary_language(headers.get("accept-language")),
             "ip": ip,
-            "status": self.status or None,
-            "response_bytes": self.response_bytes,
-            "duration_ms": round(self.duration * 1000, 3),
-            "outcome": self.outcome,
-            "stitch": {},
-            "properties": {},
         }
+
+    def to_event(self, trust: ProxyTrust) -> dict[str, Any]:
+        """Build the request's own event (in the worker)."""
+        event: dict[str, Any] = {"schema": SCHEMA, "event_id": uuid7(self.started),
+                                 "event": "request", "timestamp": rfc3339(self.started)}
+        event.update(self.context(trust))
+        event["user_id"] = self.user_id
+        event["route"] = clean(self.route, LIMITS["path"])
+        event["status"] = self.status or None
+        event["response_bytes"] = self.response_bytes
+        event["duration_ms"] = round(self.duration * 1000, 3)
+        event["outcome"] = self.outcome
+        event["stitch"] = {}
+        event["properties"] = {}
+        return event

@@ -129,6 +129,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("flush_interval", _positive_float, 1.0, "Longest time, in seconds, an event waits "
            "in memory before it is written."),
     Option("shutdown_timeout", _positive_float, 5.0, "Seconds the exit-time flush may take."),
+    Option("strict", _bool, False, "Raise `ValueError` from `track`/`identify` on invalid "
+           "input (for development and tests) instead of logging and counting it."),
 )
 
 
@@ -151,6 +153,7 @@ class Config:
     batch_size: int
     flush_interval: float
     shutdown_timeout: float
+    strict: bool
     environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """The ``SSTRACK_*`` variables seen at load time (sinks read their own settings)."""
 

@@ -8,10 +8,10 @@ JSON line or a downstream CSV.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from urllib.parse import parse_qsl
+from random import getrandbits
+from urllib.parse import unquote_plus
 
 __all__ = [
     "LIMITS",
@@ -67,19 +67,46 @@ def query_pairs(query_string: str) -> list[dict[str, str]]:
     """
     if not query_string:
         return []
-    pairs = parse_qsl(query_string[: LIMITS["query_string"]], keep_blank_values=True,
-                      errors="replace")
+    if len(query_string) > LIMITS["query_string"]:
+        query_string = query_string[: LIMITS["query_string"]]
     limit_name, limit_value = LIMITS["query_name"], LIMITS["query_value"]
-    return [
-        {"param": clean(name, limit_name) or "", "value": clean(value, limit_value) or ""}
-        for name, value in pairs[: LIMITS["query_params"]]
-    ]
+    pairs = []
+    for part in query_string.split("&", LIMITS["query_params"])[: LIMITS["query_params"]]:
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        # unquote_plus only where needed: most parameters are plain ASCII.
+        if "%" in part or "+" in part:
+            name = unquote_plus(name, errors="replace")
+            value = unquote_plus(value, errors="replace")
+        pairs.append({"param": clean(name, limit_name) or "",
+                      "value": clean(value, limit_value) or ""})
+    return pairs
+
+
+_languages: dict[str, str | None] = {}
 
 
 def primary_language(accept_language: str | None) -> str | None:
-    """The primary subtag of the most preferred language (``"de-DE,en;q=0.8"`` → ``"de"``)."""
+    """The primary subtag of the most preferred language (``"de-DE,en;q=0.8"`` → ``"de"``).
+
+    A site sees few distinct Accept-Language values, so results are cached
+    (the cache is emptied when it reaches 1024 entries, which bounds memory
+    whatever clients send).
+    """
     if not accept_language:
         return None
+    try:
+        return _languages[accept_language]
+    except KeyError:
+        pass
+    if len(_languages) >= 1024:
+        _languages.clear()
+    language = _languages[accept_language] = _parse_language(accept_language)
+    return language
+
+
+def _parse_language(accept_language: str) -> str | None:
     best, best_q = None, -1.0
     for entry in accept_language.split(",", 16)[:16]:
         tag, _, params = entry.partition(";")
@@ -121,8 +148,12 @@ def uuid7(timestamp: float) -> str:
     Ids sort by time, so files and tables sorted by ``event_id`` are in
     capture order to the millisecond.
     """
-    value = (int(timestamp * 1000) & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    # Event ids must be unique, not secret: the Mersenne Twister is ten times
+    # cheaper than os.urandom here, and the random module reseeds itself in
+    # a forked child, so two workers never share a sequence.
+    h = f"{int(timestamp * 1000) & 0xFFFF_FFFF_FFFF:012x}{getrandbits(80):020x}"
+    # version 7 in the 13th hex digit, RFC 4122 variant (10xx) in the 17th
+    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}

@@ -24,6 +24,7 @@ from ._log import warn_limited
 from .capture import RequestRecord, is_secure
 from .identity import resolve_identity, shared_cache_may_store
 from .runtime import Tracker
+from .tracking import _request
 
 __all__ = ["TrackingMiddleware"]
 
@@ -177,11 +178,14 @@ class TrackingMiddleware:
 
             return counted_write
 
+        token = _request.set(record)  # what track() and identify() see
         try:
             result = self.app(environ, tracked_start_response)
         except BaseException:
             finish("error")
             raise
+        finally:
+            _request.reset(token)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if (isinstance(file_wrapper, type) and isinstance(result, file_wrapper)
                 and _hook_file_wrapper(result, finish, response_headers)):

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import importlib
+
+import sstrack
+
+
+def test_public_api_is_pinned() -> None:
+    assert sstrack.__all__ == ["SCHEMA", "ConfigError", "__version__", "configure", "flush",
+                               "identify", "shutdown", "stats", "track"]
+    for name in sstrack.__all__:
+        assert getattr(sstrack, name) is not None
+
+
+def test_every_module_declares_all() -> None:
+    for module in ("asgi", "wsgi", "capture", "config", "dispatcher", "event", "identity",
+                   "proxy", "runtime", "tracking", "sinks", "sinks.base", "sinks.jsonl",
+                   "sinks.memory", "sinks.stdout"):
+        loaded = importlib.import_module(f"sstrack.{module}")
+        assert loaded.__all__, module
+        for name in loaded.__all__:
+            assert hasattr(loaded, name), f"sstrack.{module}.{name}"
+
+
+def test_importing_starts_nothing() -> None:
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "sstrack-worker"]
