@@ -68,7 +68,7 @@ class TrackingMiddleware:
             raises :class:`sstrack.ConfigError` here, at start-up.
     """
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
+    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
         self.app = app
         if options:
             runtime.configure(**options)

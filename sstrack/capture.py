@@ -64,11 +64,12 @@ class RequestRecord:
     ``headers`` is either an ASGI header list (decoded later) or, from
     WSGI, a dict of the wanted headers with latin-1 values; ``peer`` is the
     ASGI ``client`` tuple or the WSGI ``REMOTE_ADDR``. Framework adapters
-    may set ``route`` and ``user_id`` while the request runs.
+    may set ``route`` and ``user_id`` while the request runs, and ``failed``
+    when the framework turned an exception into its own error response.
     """
 
     __slots__ = (
-        "_context", "duration", "headers", "method", "outcome", "path", "peer",
+        "_context", "duration", "failed", "headers", "method", "outcome", "path", "peer",
         "query_string", "raw_path", "response_bytes", "route", "scheme", "session_id",
         "session_index", "started", "status", "user_id", "visitor_id",
     )
@@ -92,6 +93,7 @@ class RequestRecord:
         self.response_bytes = 0
         self.duration = 0.0
         self.outcome = "completed"
+        self.failed = False
         self.user_id: str | None = None
         self.route: str | None = None
         self._context: dict[str, Any] | None = None
@@ -156,7 +158,7 @@ class RequestRecord:
         event["status"] = self.status or None
         event["response_bytes"] = self.response_bytes
         event["duration_ms"] = round(self.duration * 1000, 3)
-        event["outcome"] = self.outcome
+        event["outcome"] = "error" if self.failed else self.outcome
         event["stitch"] = {}
         event["properties"] = {}
         return event

@@ -60,19 +60,22 @@ def _capture(environ: dict[str, Any], tracker: Tracker) -> tuple[RequestRecord, 
 class _Finisher:
     """Queues the record exactly once, with the response's outcome."""
 
-    __slots__ = ("done", "record", "start", "tracker")
+    __slots__ = ("done", "end", "record", "start", "tracker")
 
     def __init__(self, tracker: Tracker, record: RequestRecord) -> None:
         self.tracker = tracker
         self.record = record
         self.start = perf_counter()
+        self.end = 0.0  # when the last chunk was handed to the server, if it was
         self.done = False
 
     def __call__(self, outcome: str) -> None:
         if self.done:
             return
         self.done = True
-        self.record.duration = perf_counter() - self.start
+        # The server calls close() after its own work (access log, keep-alive
+        # bookkeeping); the response was complete when iteration ended.
+        self.record.duration = (self.end or perf_counter()) - self.start
         self.record.outcome = outcome
         self.tracker.dispatcher.put(self.record)
 
@@ -100,6 +103,7 @@ class _TrackedResponse:
             self._failed = True
             raise
         self._completed = True
+        self._finish.end = perf_counter()
 
     def close(self) -> None:
         try:
@@ -142,7 +146,7 @@ class TrackingMiddleware:
             value raises :class:`sstrack.ConfigError` here, at start-up.
     """
 
-    def __init__(self, app: WSGIApp, **options: Any) -> None:
+    def __init__(self, app: WSGIApp, /, **options: Any) -> None:
         self.app = app
         if options:
             runtime.configure(**options)
