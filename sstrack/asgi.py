@@ -104,7 +104,8 @@ def _begin(scope: Scope, tracker: Tracker) -> tuple[RequestRecord, list[str]]:
         if name == b"cookie":  # HTTP/2 may split cookies over several headers
             cookie = value if cookie is None else cookie + b"; " + value
     identity = resolve_identity(cookie.decode("latin-1") if cookie else None, int(started),
-                                tracker.policy, tracker.visitor_eq, tracker.session_eq)
+                                tracker.policy, tracker.visitor_eq, tracker.session_eq,
+                                tracker.adopt)
     record = RequestRecord(started, scope["method"], scope.get("scheme", "http"), scope["path"],
                            scope.get("raw_path"), scope.get("query_string", b""), headers,
                            scope.get("client"), identity.visitor_id, identity.session_id,

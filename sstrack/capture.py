@@ -9,20 +9,32 @@ bounding every value happen here, in the background worker.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from .event import LIMITS, SCHEMA, clean, primary_language, query_pairs, rfc3339, uuid7
 from .proxy import ProxyTrust, parse_forwarded
+from .stitch import StitchOptions, parse_cookie_header, read_stitch
 
-__all__ = ["WANTED_HEADERS", "RequestRecord", "asgi_headers", "is_secure"]
+__all__ = ["WANTED_HEADERS", "CaptureSettings", "RequestRecord", "asgi_headers", "is_secure"]
 
 WANTED_HEADERS = frozenset({
-    b"host", b"user-agent", b"referer", b"accept-language",
+    b"host", b"user-agent", b"referer", b"accept-language", b"cookie",
     b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
 })
-"""The only request headers sstrack reads into an event. Cookie, Authorization
-and the like are never captured."""
+"""The only request headers sstrack reads. The Cookie header is read for the
+client-side ids it carries (``stitch``) and is never itself captured; nor
+are Authorization and the like."""
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """What the worker needs to turn a record into an event."""
+
+    trust: ProxyTrust = field(default_factory=ProxyTrust)
+    stitch: StitchOptions | None = field(default_factory=StitchOptions)
+    """Which client-side cookies to read; ``None`` reads none."""
 
 # Characters left as they are when a decoded path is percent-encoded again.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -39,7 +51,9 @@ def asgi_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         if name in WANTED_HEADERS:
             key = name.decode("latin-1")
             text = _decode(value)
-            found[key] = found[key] + "," + text if key in found else text
+            if key in found:  # HTTP/2 sends one cookie header per cookie
+                text = found[key] + ("; " if key == "cookie" else ",") + text
+            found[key] = text
     return found
 
 
@@ -98,13 +112,14 @@ class RequestRecord:
         self.route: str | None = None
         self._context: dict[str, Any] | None = None
 
-    def context(self, trust: ProxyTrust) -> dict[str, Any]:
+    def context(self, settings: CaptureSettings) -> dict[str, Any]:
         """The fields every event of this request shares, computed once (in the worker)."""
         if self._context is None:
-            self._context = self._build_context(trust)
+            self._context = self._build_context(settings)
         return self._context
 
-    def _build_context(self, trust: ProxyTrust) -> dict[str, Any]:
+    def _build_context(self, settings: CaptureSettings) -> dict[str, Any]:
+        trust = settings.trust
         headers = self.headers
         if isinstance(headers, list):
             headers = asgi_headers(headers)
@@ -146,19 +161,27 @@ class RequestRecord:
             "user_agent": clean(headers.get("user-agent"), LIMITS["user_agent"]),
             "language": primary_language(headers.get("accept-language")),
             "ip": ip,
+            "stitch": _stitch(headers.get("cookie"), settings.stitch, self.started),
         }
 
-    def to_event(self, trust: ProxyTrust) -> dict[str, Any]:
+    def to_event(self, settings: CaptureSettings) -> dict[str, Any]:
         """Build the request's own event (in the worker)."""
         event: dict[str, Any] = {"schema": SCHEMA, "event_id": uuid7(self.started),
                                  "event": "request", "timestamp": rfc3339(self.started)}
-        event.update(self.context(trust))
+        event.update(self.context(settings))
         event["user_id"] = self.user_id
         event["route"] = clean(self.route, LIMITS["path"])
         event["status"] = self.status or None
         event["response_bytes"] = self.response_bytes
         event["duration_ms"] = round(self.duration * 1000, 3)
         event["outcome"] = "error" if self.failed else self.outcome
-        event["stitch"] = {}
+        event["stitch"] = event.pop("stitch")  # keep the documented field order
         event["properties"] = {}
         return event
+
+
+def _stitch(cookie: str | None, options: StitchOptions | None,
+            now: float) -> dict[str, dict[str, Any]]:
+    if not cookie or options is None:
+        return {}
+    return read_stitch(parse_cookie_header(cookie), options, now=now)

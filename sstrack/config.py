@@ -77,6 +77,30 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return parse
 
 
+_VENDORS = ("snowplow", "ga", "segment", "posthog", "amplitude", "mixpanel")
+
+
+def _vendors(value: Any) -> frozenset[str]:
+    names = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    names = [str(name).strip().lower() for name in names]
+    if names in (["all"], []):
+        return frozenset(_VENDORS) if names else frozenset()
+    if names == ["none"]:
+        return frozenset()
+    unknown = sorted(set(names) - set(_VENDORS))
+    if unknown:
+        raise ValueError(f"unknown vendor {', '.join(unknown)}; use all, none or a list of "
+                         + ", ".join(_VENDORS))
+    return frozenset(names)
+
+
+def _optional_vendor(value: Any) -> str | None:
+    text = str(value).strip().lower() if value is not None else ""
+    if text and text not in _VENDORS:
+        raise ValueError("expected one of " + ", ".join(_VENDORS))
+    return text or None
+
+
 def _trust(value: Any) -> ProxyTrust:
     if isinstance(value, ProxyTrust):
         return value
@@ -120,6 +144,16 @@ OPTIONS: tuple[Option, ...] = (
            "next request starts a new session."),
     Option("trusted_proxies", _trust, ProxyTrust(), "Whom to believe about the client: empty "
            "(nobody), a hop count like `1`, or addresses/CIDRs like `10.0.0.0/8,127.0.0.1`."),
+    Option("stitch", _vendors, frozenset(_VENDORS), "Client-side analytics cookies to read "
+           "into `stitch`: `all`, `none`, or a list of snowplow, ga, segment, posthog, "
+           "amplitude, mixpanel."),
+    Option("snowplow_suffix", _optional_text, None, "Prefer the Snowplow cookies `_sp_id.<suffix>`"
+           " and `_sp_ses.<suffix>` (the tracker's domain hash) when several exist."),
+    Option("snowplow_prefix", _text, "_sp_", "The Snowplow tracker's cookie prefix "
+           "(its `cookieName` option)."),
+    Option("visitor_id_from", _optional_vendor, None, "Adopt this vendor's browser id (e.g. "
+           "`snowplow`) as the visitor id of a visitor who arrives without `sst_id`, when it "
+           "is a UUID."),
     Option("queue_size", _positive_int, 10_000, "Events held in memory per process before the "
            "overflow policy applies."),
     Option("queue_full", _choice("drop_oldest", "drop_newest"), "drop_oldest",
@@ -148,6 +182,10 @@ class Config:
     cookie_samesite: str
     session_timeout: int
     trusted_proxies: ProxyTrust
+    stitch: frozenset[str]
+    snowplow_suffix: str | None
+    snowplow_prefix: str
+    visitor_id_from: str | None
     queue_size: int
     queue_full: str
     batch_size: int

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 __all__ = [
     "CookiePolicy",
@@ -48,7 +50,7 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-def is_valid_id(value: str | None) -> bool:
+def is_valid_id(value: str | None) -> TypeGuard[str]:
     """Whether ``value`` is an id sstrack would have issued (a canonical lowercase UUID)."""
     return value is not None and len(value) == 36 and _is_uuid(value) is not None
 
@@ -160,13 +162,15 @@ def _parse_session(value: str | None) -> tuple[str, int, int, int] | None:
 
 
 def resolve_identity(cookie_header: str | None, now: int, policy: CookiePolicy,
-                     visitor_eq: str, session_eq: str) -> Identity:
+                     visitor_eq: str, session_eq: str,
+                     adopt: Callable[[str], str | None] | None = None) -> Identity:
     """Decide visitor and session for a request from its Cookie header.
 
     A visitor id is reused only if it has the exact issued format; anything
-    else (malformed, forged, oversized) is replaced. A session continues
-    while its last activity is less than ``policy.session_timeout`` ago; a
-    stamp from the future (clock skew, forgery) is treated as stale.
+    else (malformed, forged, oversized) is replaced, by the id ``adopt``
+    finds in another cookie if given, else by a new random one. A session
+    continues while its last activity is less than ``policy.session_timeout``
+    ago; a stamp from the future (clock skew, forgery) is treated as stale.
     """
     visitor = session = None
     if cookie_header:
@@ -177,7 +181,8 @@ def resolve_identity(cookie_header: str | None, now: int, policy: CookiePolicy,
             session = _parse_session(find_cookie(cookie_header, session_eq))
     set_cookies: list[str] = []
     if visitor is None:
-        visitor = new_id()
+        adopted = adopt(cookie_header) if adopt is not None and cookie_header else None
+        visitor = adopted if is_valid_id(adopted) else new_id()
         set_cookies.append(visitor_eq + visitor)
     if session is None:
         session_id, index, refreshed = new_id(), 1, now

@@ -9,13 +9,15 @@ on first use).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from .capture import RequestRecord
+from .capture import CaptureSettings
 from .config import Config
 from .dispatcher import Dispatcher
 from .identity import CookiePolicy
 from .sinks import Sink, build_sink
+from .stitch import StitchOptions, adoptable_visitor_id, parse_cookie_header, read_stitch
 
 __all__ = ["Tracker", "configure", "current", "flush", "shutdown", "stats"]
 
@@ -32,6 +34,9 @@ class Tracker:
         self.cookie_attributes = (self.policy.attributes(secure=False),
                                   self.policy.attributes(secure=True))
         self.trust = config.trusted_proxies
+        stitch = StitchOptions(config.snowplow_suffix, config.snowplow_prefix, config.stitch)
+        self.settings = CaptureSettings(self.trust, stitch if config.stitch else None)
+        self.adopt = _adopter(config.visitor_id_from, stitch)
         self.dispatcher = Dispatcher(
             self._make_sinks, self._process,
             queue_size=config.queue_size, drop_newest=config.queue_full == "drop_newest",
@@ -40,8 +45,27 @@ class Tracker:
     def _make_sinks(self) -> list[Sink]:
         return [build_sink(url, self.config.environ) for url in self.config.sinks]
 
-    def _process(self, record: RequestRecord) -> dict[str, Any] | None:
-        return record.to_event(self.trust)
+    def _process(self, record: Any) -> dict[str, Any] | None:
+        event: dict[str, Any] = record.to_event(self.settings)
+        return event
+
+
+def _adopter(source: str | None,
+             options: StitchOptions) -> Callable[[str], str | None] | None:
+    """For ``visitor_id_from``: read one vendor's cookie for a visitor we have not seen.
+
+    This runs on the request path, but only for a first visit, and reads
+    only the one vendor's cookies.
+    """
+    if source is None:
+        return None
+    single = StitchOptions(options.snowplow_suffix, options.snowplow_prefix, frozenset({source}))
+
+    def adopt(cookie_header: str) -> str | None:
+        stitch = read_stitch(parse_cookie_header(cookie_header), single)
+        return adoptable_visitor_id(stitch, source)
+
+    return adopt
 
 
 _current: Tracker | None = None

@@ -25,9 +25,8 @@ import orjson
 
 from . import runtime
 from ._log import warn_limited
-from .capture import RequestRecord
+from .capture import CaptureSettings, RequestRecord
 from .event import SCHEMA, rfc3339, uuid7
-from .proxy import ProxyTrust
 
 __all__ = ["CustomRecord", "current_request", "identify", "track"]
 
@@ -61,13 +60,13 @@ class CustomRecord:
         self.user_id = user_id
         self.visitor_id = visitor_id
 
-    def to_event(self, trust: ProxyTrust) -> dict[str, Any]:
+    def to_event(self, settings: CaptureSettings) -> dict[str, Any]:
         """The event: the request's shared fields (if any), then this event's own."""
         event: dict[str, Any] = {"schema": SCHEMA, "event_id": uuid7(self.started),
                                  "event": self.name, "timestamp": rfc3339(self.started)}
         request = self.request
         if request is not None:
-            event.update(request.context(trust))
+            event.update(request.context(settings))
             event["route"] = request.route
             event["user_id"] = self.user_id or request.user_id
         else:
@@ -75,7 +74,7 @@ class CustomRecord:
             event.update(_NO_REQUEST)
             event["user_id"] = self.user_id
         event.update(_NO_RESPONSE)
-        event["stitch"] = {}
+        event["stitch"] = event.pop("stitch", {})  # keep the documented field order
         event["properties"] = self.properties
         return event
 

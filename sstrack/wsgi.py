@@ -41,12 +41,15 @@ _FORWARDED = (("HTTP_FORWARDED", "forwarded"), ("HTTP_X_FORWARDED_FOR", "x-forwa
 
 def _capture(environ: dict[str, Any], tracker: Tracker) -> tuple[RequestRecord, list[str]]:
     started = time()
-    identity = resolve_identity(environ.get("HTTP_COOKIE"), int(started), tracker.policy,
-                                tracker.visitor_eq, tracker.session_eq)
+    cookie = environ.get("HTTP_COOKIE")
+    identity = resolve_identity(cookie, int(started), tracker.policy, tracker.visitor_eq,
+                                tracker.session_eq, tracker.adopt)
     # Copy the values now: the app may change environ (ProxyFix does) or a
     # server may reuse it once the response is done.
     wanted = _HEADERS + _FORWARDED if tracker.trust.enabled else _HEADERS
     headers = {name: environ[key] for key, name in wanted if key in environ}
+    if cookie and tracker.settings.stitch is not None:
+        headers["cookie"] = cookie  # for the client-side ids, read in the worker
     if "host" not in headers and "SERVER_NAME" in environ:
         headers["host"] = f"{environ['SERVER_NAME']}:{environ.get('SERVER_PORT', '')}".rstrip(":")
     record = RequestRecord(started, environ.get("REQUEST_METHOD", "GET"),
