@@ -68,8 +68,13 @@ class TrackingMiddleware:
             raises :class:`sstrack.ConfigError` here, at start-up.
     """
 
-    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp | None = None, /, **options: Any) -> None:
+        # Positional for type checkers (Starlette's middleware protocol takes
+        # app positional-only), by keyword for Starlette before 0.38.
+        wrapped = app if app is not None else options.pop("app", None)
+        if wrapped is None:
+            raise TypeError("TrackingMiddleware needs the ASGI app to wrap")
+        self.app: ASGIApp = wrapped
         if options:
             runtime.configure(**options)
         else:
@@ -113,10 +118,25 @@ def _begin(scope: Scope, tracker: Tracker) -> tuple[RequestRecord, list[str]]:
     return record, identity.set_cookies
 
 
+def _route_of_endpoint(scope: Scope) -> Any:
+    """Older Starlette leaves only the endpoint: find the top-level route serving it.
+
+    Routes inside a Mount are not searched; for them ``route`` stays null
+    rather than naming the wrong pattern.
+    """
+    endpoint = scope.get("endpoint")
+    for route in getattr(scope.get("router"), "routes", ()) if endpoint is not None else ():
+        if getattr(route, "endpoint", None) is endpoint:
+            match = route.matches(scope)[0]
+            if getattr(match, "name", None) == "FULL":
+                return route
+    return None
+
+
 def _route_and_user(scope: Scope, record: RequestRecord, root_path: str) -> None:
     """Read what Starlette/FastAPI routing and authentication left in the scope."""
     try:
-        route = getattr(scope.get("route"), "path", None)
+        route = getattr(scope.get("route") or _route_of_endpoint(scope), "path", None)
         if record.route is None and isinstance(route, str):
             # inside a Mount, the route's path is relative to the mount point
             record.route = scope.get("root_path", "")[len(root_path):] + route
@@ -141,7 +161,7 @@ async def _track(app: ASGIApp, scope: Scope, receive: Receive, send: Send, track
         done = True
         record.duration = perf_counter() - start
         record.outcome = outcome
-        if "route" in scope or "user" in scope:
+        if "route" in scope or "endpoint" in scope or "user" in scope:
             _route_and_user(scope, record, root_path)
         tracker.dispatcher.put(record)
 

@@ -266,3 +266,12 @@ def test_starlette_and_fastapi_add_middleware(tracked: Callable[..., Events]) ->
         assert client.get("/items/8").headers.get("set-cookie") is None
     first, second = events()
     assert first["path"] == "/items/7" and second["visitor_id"] == first["visitor_id"]
+
+
+def test_app_may_be_given_by_keyword_as_older_starlette_does(
+        tracked: Callable[..., Events]) -> None:
+    events = tracked()
+    run_asgi(TrackingMiddleware(app=respond()), http_scope())
+    assert len(events()) == 1
+    with pytest.raises(TypeError, match="needs the ASGI app"):
+        TrackingMiddleware()

@@ -154,7 +154,10 @@ def test_starlette_route_user_and_mount(tracked: Callable[..., Events]) -> None:
             name = conn.headers.get("x-user")
             return (AuthCredentials(["authenticated"]), SimpleUser(name)) if name else None
 
+    framework_sets_route: list[bool] = []
+
     async def article(request: Request) -> PlainTextResponse:
+        framework_sets_route.append("route" in request.scope)
         return PlainTextResponse(request.path_params["slug"])
 
     events = tracked()
@@ -168,5 +171,8 @@ def test_starlette_route_user_and_mount(tracked: Callable[..., Events]) -> None:
         client.get("/missing")
     first, second, third = events()
     assert (first["route"], first["user_id"]) == ("/articles/{slug}", "ada")
-    assert (second["route"], second["user_id"]) == ("/api/v1/{slug}", None)
+    # Starlette before 0.39 does not report the route; sstrack finds top-level
+    # routes by their endpoint but will not guess inside a Mount.
+    mounted = "/api/v1/{slug}" if framework_sets_route[1] else None
+    assert (second["route"], second["user_id"]) == (mounted, None)
     assert (third["route"], third["status"]) == (None, 404)
