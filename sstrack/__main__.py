@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import Config, ConfigError
+from .sinks import redact
 
 __all__ = ["main"]
 
@@ -18,7 +19,7 @@ def _check() -> int:
         print(exc, file=sys.stderr)
         return 1
     for url in config.sinks:
-        print(f"ok  {url}")
+        print(f"ok  {redact(url)}")
     return 0
 
 

@@ -253,15 +253,16 @@ def _unknown(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str
 
 
 def _sink_problems(config: Config) -> list[str]:
-    from .sinks import build_sink
+    from .sinks import build_sink, redact
 
     problems = []
     for url in config.sinks:
+        shown = redact(url)  # a URL may carry a password; never echo it
         try:
             build_sink(url, config.environ)
         except ValueError as exc:
-            problems.append(f"SSTRACK_SINKS {url!r}: {exc}")
+            problems.append(f"SSTRACK_SINKS {shown!r}: {exc}")
         except ImportError as exc:
-            problems.append(f"SSTRACK_SINKS {url!r}: needs an extra package ({exc.name}); "
+            problems.append(f"SSTRACK_SINKS {shown!r}: needs an extra package ({exc.name}); "
                             "install it, e.g. pip install 'sstrack[kafka]'")
     return problems

@@ -114,3 +114,10 @@ def test_readme_documents_every_option() -> None:
     text = README.read_text()
     for option in OPTIONS:
         assert re.search(rf"\|\s*`{option.env}`\s*\|", text), option.env
+
+
+def test_sink_errors_never_echo_secrets() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.load({"sinks": "kafka://h:bad/t?sasl.password=SECRETXYZ"}, {})
+    assert "SECRETXYZ" not in str(caught.value)
+    assert "SSTRACK_SINKS" in str(caught.value)

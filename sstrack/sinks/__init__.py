@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .base import Batch, Sink
+from .kafka import redact  # generic: masks userinfo passwords and secret query values
 
-__all__ = ["SCHEMES", "Batch", "Sink", "build_sink"]
+__all__ = ["SCHEMES", "Batch", "Sink", "build_sink", "redact"]
 
 
 def _jsonl(rest: str, environ: Mapping[str, str]) -> Sink:
