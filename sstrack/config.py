@@ -101,6 +101,13 @@ def _optional_vendor(value: Any) -> str | None:
     return text or None
 
 
+def _fsync(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in ("never", "always") or (text.isdigit() and int(text) > 0):
+        return text
+    raise ValueError("expected never, always, or an interval in milliseconds such as 1000")
+
+
 def _trust(value: Any) -> ProxyTrust:
     if isinstance(value, ProxyTrust):
         return value
@@ -163,6 +170,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("flush_interval", _positive_float, 1.0, "Longest time, in seconds, an event waits "
            "in memory before it is written."),
     Option("shutdown_timeout", _positive_float, 5.0, "Seconds the exit-time flush may take."),
+    Option("spool_dir", _optional_text, None, "Directory for the disk spool: events a sink "
+           "cannot take are kept here and replayed in order when it recovers or the process "
+           "restarts. Off when unset; recommended with Kafka."),
+    Option("spool_max_bytes", _positive_int, 1 << 30, "Size cap of the spool per sink; past "
+           "it the oldest spooled events are dropped (counted)."),
+    Option("spool_fsync", _fsync, "1000", "When spooled events are forced to disk: `never`, "
+           "`always`, or every N milliseconds."),
+    Option("dead_letter_dir", _text, "./sstrack-dead-letter", "Where events a sink permanently "
+           "rejects are written, with the reason (created when first needed)."),
+    Option("retry_max_delay", _positive_float, 30.0, "Cap, in seconds, of the exponential "
+           "backoff between retries of a failing sink."),
     Option("strict", _bool, False, "Raise `ValueError` from `track`/`identify` on invalid "
            "input (for development and tests) instead of logging and counting it."),
 )
@@ -191,6 +209,11 @@ class Config:
     batch_size: int
     flush_interval: float
     shutdown_timeout: float
+    spool_dir: str | None
+    spool_max_bytes: int
+    spool_fsync: str
+    dead_letter_dir: str
+    retry_max_delay: float
     strict: bool
     environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """The ``SSTRACK_*`` variables seen at load time (sinks read their own settings)."""
