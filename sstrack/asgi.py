@@ -92,30 +92,60 @@ class TrackingMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            record, cookies = _begin(scope, tracker)
+            begun = _begin(scope, tracker)
         except Exception:
             tracker.dispatcher.drop("internal_error")
             warn_limited("asgi_begin", "sstrack failed to read a request", exc_info=True)
+            begun = None
+        if begun is None:  # excluded, not consented (skip mode), or an sstrack bug
             await self.app(scope, receive, send)
             return
-        await _track(self.app, scope, receive, send, tracker, record, cookies)
+        await _track(self.app, scope, receive, send, tracker, *begun)
 
 
-def _begin(scope: Scope, tracker: Tracker) -> tuple[RequestRecord, list[str]]:
+def _begin(scope: Scope, tracker: Tracker) -> tuple[RequestRecord, list[str]] | None:
+    """Capture a request and decide its cookies; ``None`` when it is not tracked."""
+    pipeline = tracker.pipeline
+    if pipeline.exclusions.excluded(scope["method"], scope["path"]):
+        return None
     started = time()
     headers = scope["headers"]
-    cookie = None
+    cookie = gpc = dnt = None
     for name, value in headers:
-        if name == b"cookie":  # HTTP/2 may split cookies over several headers
-            cookie = value if cookie is None else cookie + b"; " + value
-    identity = resolve_identity(cookie.decode("latin-1") if cookie else None, int(started),
-                                tracker.policy, tracker.visitor_eq, tracker.session_eq,
-                                tracker.adopt)
+        if name in _CONSENT_HEADERS:
+            if name == b"cookie":  # HTTP/2 may split cookies over several headers
+                cookie = value if cookie is None else cookie + b"; " + value
+            elif name == b"sec-gpc":
+                gpc = value.decode("latin-1")
+            else:
+                dnt = value.decode("latin-1")
+    cookie_text = cookie.decode("latin-1") if cookie else None
+    if (gpc is None and pipeline.gpc_only) or pipeline.consented(
+            cookie_text, gpc, dnt, lambda: _all_headers(headers)):
+        identity = resolve_identity(cookie_text, int(started), tracker.policy,
+                                    tracker.visitor_eq, tracker.session_eq, tracker.adopt)
+        visitor: str | None = identity.visitor_id
+        session: str | None = identity.session_id
+        index: int | None = identity.session_index
+        cookies = identity.set_cookies
+    elif pipeline.skip_without_consent:
+        return None
+    else:  # cookieless: no cookie is set; the worker derives a daily id
+        visitor = session = index = None
+        cookies = []
     record = RequestRecord(started, scope["method"], scope.get("scheme", "http"), scope["path"],
                            scope.get("raw_path"), scope.get("query_string", b""), headers,
-                           scope.get("client"), identity.visitor_id, identity.session_id,
-                           identity.session_index)
-    return record, identity.set_cookies
+                           scope.get("client"), visitor, session, index)
+    record.consented = visitor is not None
+    return record, cookies
+
+
+_CONSENT_HEADERS = frozenset({b"cookie", b"sec-gpc", b"dnt"})
+
+
+def _all_headers(headers: Any) -> dict[str, str]:
+    """Every request header, for a consent hook (only built when one is configured)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
 
 
 def _route_of_endpoint(scope: Scope) -> Any:

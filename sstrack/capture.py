@@ -83,8 +83,8 @@ class RequestRecord:
     """
 
     __slots__ = (
-        "_context", "duration", "failed", "headers", "method", "outcome", "path", "peer",
-        "query_string", "raw_path", "response_bytes", "route", "scheme", "session_id",
+        "_context", "consented", "duration", "failed", "headers", "method", "outcome", "path",
+        "peer", "query_string", "raw_path", "response_bytes", "route", "scheme", "session_id",
         "session_index", "started", "status", "user_id", "visitor_id",
     )
 
@@ -108,6 +108,7 @@ class RequestRecord:
         self.duration = 0.0
         self.outcome = "completed"
         self.failed = False
+        self.consented = True
         self.user_id: str | None = None
         self.route: str | None = None
         self._context: dict[str, Any] | None = None
@@ -161,7 +162,8 @@ class RequestRecord:
             "user_agent": clean(headers.get("user-agent"), LIMITS["user_agent"]),
             "language": primary_language(headers.get("accept-language")),
             "ip": ip,
-            "stitch": _stitch(headers.get("cookie"), settings.stitch, self.started),
+            "stitch": _stitch(headers.get("cookie") if self.consented else None,
+                              settings.stitch, self.started),
         }
 
     def to_event(self, settings: CaptureSettings) -> dict[str, Any]:

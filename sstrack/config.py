@@ -8,6 +8,7 @@ first request-less second rather than silently tracking nothing.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,37 @@ def _optional_vendor(value: Any) -> str | None:
     return text or None
 
 
+def _words(value: Any) -> tuple[str, ...]:
+    """A list from ``"a, b c"`` or from any iterable of strings."""
+    if isinstance(value, str):
+        return tuple(value.replace(",", " ").split())
+    return tuple(str(item) for item in value)
+
+
+def _rate(value: Any) -> float:
+    rate = float(value)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("expected a fraction between 0 and 1")
+    return rate
+
+
+def _callable(value: Any) -> Callable[..., Any] | None:
+    """A callable, or an import path ``package.module:function`` from the environment."""
+    if value is None or callable(value):
+        return value  # type: ignore[no-any-return]
+    module_name, colon, attribute = str(value).strip().partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError("expected an import path like myapp.analytics:before_send")
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import it: {exc}") from None
+    if not callable(target):
+        raise ValueError("it names something that is not callable")
+    hook: Callable[..., Any] = target
+    return hook
+
+
 def _fsync(value: Any) -> str:
     text = str(value).strip().lower()
     if text in ("never", "always") or (text.isdigit() and int(text) > 0):
@@ -161,6 +193,48 @@ OPTIONS: tuple[Option, ...] = (
     Option("visitor_id_from", _optional_vendor, None, "Adopt this vendor's browser id (e.g. "
            "`snowplow`) as the visitor id of a visitor who arrives without `sst_id`, when it "
            "is a UUID."),
+    Option("ip_mode", _choice("truncate", "full", "hash", "drop"), "truncate", "What reaches "
+           "sinks of the client IP: `truncate` (IPv4 /24, IPv6 /48), `hash` (keyed, daily "
+           "salt), `drop`, or `full`."),
+    Option("honour_gpc", _bool, True, "Treat `Sec-GPC: 1` as a refusal of consent."),
+    Option("honour_dnt", _bool, False, "Treat `DNT: 1` as a refusal of consent."),
+    Option("consent_cookie", _optional_text, None, "The cookie your consent banner sets; when "
+           "configured, only a granted value (`1`, `true`, `yes`, `granted`, `accepted`, "
+           "`allow`, `all`) allows cookies."),
+    Option("consent_hook", _callable, None, "A callable (or `module:function` path) given "
+           "the request headers; returns True, False, or None to let the other rules decide."),
+    Option("without_consent", _choice("cookieless", "skip"), "cookieless", "Without consent: "
+           "`cookieless` records the request under a daily cookieless id and sets no cookie; "
+           "`skip` records nothing."),
+    Option("scrub_mode", _choice("denylist", "allowlist"), "denylist", "Query parameters: "
+           "`denylist` redacts sensitive ones; `allowlist` keeps only `allow_params`."),
+    Option("scrub_params", _words, (), "More parameter names to redact, added to the built-in "
+           "denylist (`*` wildcards allowed)."),
+    Option("allow_params", _words, ("ref", "source", "utm_*"), "Parameters kept in allowlist "
+           "mode."),
+    Option("redact_emails", _bool, True, "Replace email addresses in URLs, referrers and query "
+           "values with `[email]`."),
+    Option("pseudonymise_user_id", _bool, False, "Replace `user_id` with a keyed HMAC (needs "
+           "`secret`)."),
+    Option("secret", _optional_text, None, "A secret of 16+ characters: keys pseudonymous user "
+           "ids, and derives daily salts so every host agrees on cookieless ids and IP hashes."),
+    Option("state_dir", _optional_text, None, "Where daily random salts are kept when no "
+           "`secret` is set (default: a per-user directory in the system temp dir)."),
+    Option("enrich", _bool, True, "Parse the user agent into browser, OS and device fields "
+           "and flag bots (in the worker)."),
+    Option("bots", _choice("tag", "drop"), "tag", "`tag` sets `is_bot`; `drop` also discards "
+           "bot events."),
+    Option("geoip_db", _optional_text, None, "Path of a MaxMind-format database (GeoLite2-City "
+           "or -Country) for country, subdivision and city fields; needs `sstrack[geo]`."),
+    Option("exclude_paths", _words, (), "Path patterns never tracked, added to the built-in "
+           "ones (static files, health checks, favicon): `/exact`, `/prefix/*`, globs, `re:...`."),
+    Option("exclude_methods", _words, ("OPTIONS",), "HTTP methods never tracked."),
+    Option("exclude_hook", _callable, None, "A callable (or `module:function` path) "
+           "`hook(method, path)`; True excludes the request."),
+    Option("sample_rate", _rate, 1.0, "Fraction of visitors whose events are kept, chosen "
+           "consistently by visitor id so a kept visitor's whole journey is kept."),
+    Option("before_send", _callable, None, "A callable (or `module:function` path) given each "
+           "event in the worker; returns the event (changed or not) or None to drop it."),
     Option("queue_size", _positive_int, 10_000, "Events held in memory per process before the "
            "overflow policy applies."),
     Option("queue_full", _choice("drop_oldest", "drop_newest"), "drop_oldest",
@@ -204,6 +278,27 @@ class Config:
     snowplow_suffix: str | None
     snowplow_prefix: str
     visitor_id_from: str | None
+    ip_mode: str
+    honour_gpc: bool
+    honour_dnt: bool
+    consent_cookie: str | None
+    consent_hook: Callable[..., Any] | None
+    without_consent: str
+    scrub_mode: str
+    scrub_params: tuple[str, ...]
+    allow_params: tuple[str, ...]
+    redact_emails: bool
+    pseudonymise_user_id: bool
+    secret: str | None
+    state_dir: str | None
+    enrich: bool
+    bots: str
+    geoip_db: str | None
+    exclude_paths: tuple[str, ...]
+    exclude_methods: tuple[str, ...]
+    exclude_hook: Callable[..., Any] | None
+    sample_rate: float
+    before_send: Callable[..., Any] | None
     queue_size: int
     queue_full: str
     batch_size: int
@@ -252,6 +347,7 @@ class Config:
         config = cls(**values, environ=ours)
         problems += config.cookie_policy.problems()
         problems += _sink_problems(config)
+        problems += _pipeline_problems(config)
         if problems:
             raise ConfigError(problems)
         return config
@@ -273,6 +369,16 @@ def _unknown(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str
             logger.warning("ignoring unknown variable %s%s", key,
                            f" (did you mean {close[0]}?)" if close else "")
     return problems
+
+
+def _pipeline_problems(config: Config) -> list[str]:
+    from .pipeline import Pipeline
+
+    try:
+        Pipeline(config)
+    except ValueError as exc:
+        return str(exc).splitlines()
+    return []
 
 
 def _sink_problems(config: Config) -> list[str]:

@@ -16,6 +16,7 @@ from .capture import CaptureSettings
 from .config import Config
 from .dispatcher import Dispatcher
 from .identity import CookiePolicy
+from .pipeline import Pipeline
 from .sinks import Sink, build_sink
 from .stitch import StitchOptions, adoptable_visitor_id, parse_cookie_header, read_stitch
 
@@ -37,6 +38,7 @@ class Tracker:
         stitch = StitchOptions(config.snowplow_suffix, config.snowplow_prefix, config.stitch)
         self.settings = CaptureSettings(self.trust, stitch if config.stitch else None)
         self.adopt = _adopter(config.visitor_id_from, stitch)
+        self.pipeline = Pipeline(config)
         self.dispatcher = Dispatcher(
             self._make_sinks, self._process,
             queue_size=config.queue_size, drop_newest=config.queue_full == "drop_newest",
@@ -47,7 +49,7 @@ class Tracker:
 
     def _process(self, record: Any) -> dict[str, Any] | None:
         event: dict[str, Any] = record.to_event(self.settings)
-        return event
+        return self.pipeline.apply(event, record.consented, record.started)
 
 
 def _adopter(source: str | None,
@@ -133,4 +135,10 @@ def stats() -> dict[str, Any]:
     if tracker is None:
         return {"enqueued": 0, "written": 0, "dropped": {}, "queue_depth": 0, "errors": {},
                 "sinks": {}, "worker_alive": False}
-    return tracker.dispatcher.stats()
+    counters = tracker.dispatcher.stats()
+    # The dispatcher counts every event the pipeline dropped as "filtered";
+    # the pipeline knows why (sampled, bot, before_send, ...).
+    dropped = counters["dropped"]
+    if dropped.pop("filtered", 0):
+        dropped.update(tracker.pipeline.dropped)
+    return counters

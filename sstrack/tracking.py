@@ -60,6 +60,11 @@ class CustomRecord:
         self.user_id = user_id
         self.visitor_id = visitor_id
 
+    @property
+    def consented(self) -> bool:
+        """Custom events share the consent decision of their request."""
+        return self.request is None or self.request.consented
+
     def to_event(self, settings: CaptureSettings) -> dict[str, Any]:
         """The event: the request's shared fields (if any), then this event's own."""
         event: dict[str, Any] = {"schema": SCHEMA, "event_id": uuid7(self.started),

@@ -39,11 +39,30 @@ _FORWARDED = (("HTTP_FORWARDED", "forwarded"), ("HTTP_X_FORWARDED_FOR", "x-forwa
               ("HTTP_X_FORWARDED_HOST", "x-forwarded-host"))
 
 
-def _capture(environ: dict[str, Any], tracker: Tracker) -> tuple[RequestRecord, list[str]]:
+def _capture(environ: dict[str, Any],
+             tracker: Tracker) -> tuple[RequestRecord, list[str]] | None:
+    """Capture a request and decide its cookies; ``None`` when it is not tracked."""
+    pipeline = tracker.pipeline
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    method = environ.get("REQUEST_METHOD", "GET")
+    if pipeline.exclusions.excluded(method, path):
+        return None
     started = time()
     cookie = environ.get("HTTP_COOKIE")
-    identity = resolve_identity(cookie, int(started), tracker.policy, tracker.visitor_eq,
-                                tracker.session_eq, tracker.adopt)
+    gpc = environ.get("HTTP_SEC_GPC")
+    if (gpc is None and pipeline.gpc_only) or pipeline.consented(
+            cookie, gpc, environ.get("HTTP_DNT"), lambda: _all_headers(environ)):
+        identity = resolve_identity(cookie, int(started), tracker.policy, tracker.visitor_eq,
+                                    tracker.session_eq, tracker.adopt)
+        visitor: str | None = identity.visitor_id
+        session: str | None = identity.session_id
+        index: int | None = identity.session_index
+        cookies = identity.set_cookies
+    elif pipeline.skip_without_consent:
+        return None
+    else:  # cookieless: no cookie is set; the worker derives a daily id
+        visitor = session = index = None
+        cookies = []
     # Copy the values now: the app may change environ (ProxyFix does) or a
     # server may reuse it once the response is done.
     wanted = _HEADERS + _FORWARDED if tracker.trust.enabled else _HEADERS
@@ -52,12 +71,17 @@ def _capture(environ: dict[str, Any], tracker: Tracker) -> tuple[RequestRecord, 
         headers["cookie"] = cookie  # for the client-side ids, read in the worker
     if "host" not in headers and "SERVER_NAME" in environ:
         headers["host"] = f"{environ['SERVER_NAME']}:{environ.get('SERVER_PORT', '')}".rstrip(":")
-    record = RequestRecord(started, environ.get("REQUEST_METHOD", "GET"),
-                           environ.get("wsgi.url_scheme", "http"),
-                           environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), None,
+    record = RequestRecord(started, method, environ.get("wsgi.url_scheme", "http"), path, None,
                            environ.get("QUERY_STRING", ""), headers, environ.get("REMOTE_ADDR"),
-                           identity.visitor_id, identity.session_id, identity.session_index)
-    return record, identity.set_cookies
+                           visitor, session, index)
+    record.consented = visitor is not None
+    return record, cookies
+
+
+def _all_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """Every request header by lower-case name, for a consent hook."""
+    return {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+            if key.startswith("HTTP_")}
 
 
 class _Finisher:
@@ -161,12 +185,15 @@ class TrackingMiddleware:
         if tracker is None or not tracker.enabled:
             return self.app(environ, start_response)
         try:
-            record, cookies = _capture(environ, tracker)
-            finish = _Finisher(tracker, record)
+            captured = _capture(environ, tracker)
         except Exception:
             tracker.dispatcher.drop("internal_error")
             warn_limited("wsgi_begin", "sstrack failed to read a request", exc_info=True)
+            captured = None
+        if captured is None:  # excluded, not consented (skip mode), or an sstrack bug
             return self.app(environ, start_response)
+        record, cookies = captured
+        finish = _Finisher(tracker, record)
         response_headers: list[Any] = []
 
         def tracked_start_response(status: str, headers: list[tuple[str, str]],

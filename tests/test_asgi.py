@@ -31,7 +31,7 @@ def cookies(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def test_a_request_becomes_one_event(tracked: Callable[..., Events]) -> None:
-    events = tracked()
+    events = tracked(ip_mode="full")
     scope = http_scope("/articles/ü", query=b"a=1&a=2&utm_source=x", headers=[
         (b"host", b"shop.example"), (b"user-agent", b"Mozilla/5.0"),
         (b"referer", b"https://search.example/?q=x"), (b"accept-language", b"de-CH,de;q=0.9"),

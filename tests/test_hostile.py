@@ -60,7 +60,8 @@ def assert_valid(events: list[dict[str, Any]], count: int) -> None:
     assert len(events) == count
     for event in events:
         VALIDATOR.validate(event)
-        assert event["ip"] == "192.0.2.10"  # forwarding headers from an untrusted peer ignored
+        # forwarding headers from an untrusted peer are ignored (then the /24 is kept)
+        assert event["ip"] == "192.0.2.0"
         assert event["scheme"] == "http"
         json.dumps(event, ensure_ascii=False).encode("utf-8")  # strict UTF-8, no surrogates
 

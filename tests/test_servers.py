@@ -209,7 +209,7 @@ def test_cookie_issued_once_then_reused_and_every_field_exact(server: Server) ->
         "referrer": REFERRER,
         "user_agent": agent,
         "language": "de",
-        "ip": HOST,
+        "ip": "127.0.0.0",  # the default privacy setting truncates IPv4 to its /24
         "status": 200,
         "response_bytes": len(HELLO),
         "duration_ms": event["duration_ms"],  # checked by assert_valid_event
@@ -246,7 +246,9 @@ def test_events_go_to_an_hourly_file_per_process(server: Server) -> None:
 @pytest.mark.parametrize("trust", [None, "127.0.0.1", "1"], ids=["untrusted", "cidr", "hops"])
 def test_forwarded_headers_count_only_from_trusted_proxies(
         start: Callable[..., Server], stack: str, trust: str | None) -> None:
-    server = start(stack, env={"SSTRACK_TRUSTED_PROXIES": trust} if trust else None)
+    # ip_mode=full: this test is about which address is the client's, not its anonymisation
+    env = {"SSTRACK_IP_MODE": "full"} | ({"SSTRACK_TRUSTED_PROXIES": trust} if trust else {})
+    server = start(stack, env=env)
     agent = new_agent()
     headers = {"User-Agent": agent, "X-Forwarded-For": "203.0.113.9",
                "X-Forwarded-Proto": "https"}
@@ -280,7 +282,7 @@ def test_https_cookies_are_secure(start: Callable[..., Server], stack: str,
     [event] = server.wait_for_events(by_agent(agent))
     assert_valid_event(event, window)
     assert (event["scheme"], event["url"], event["ip"], event["visitor_id"]) == (
-        "https", f"https://{server.host}/", HOST, cookies["sst_id"])
+        "https", f"https://{server.host}/", "127.0.0.0", cookies["sst_id"])
 
 
 # -- 4. and 5. after the last byte; disconnects and exceptions ----------------------

@@ -21,7 +21,7 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 def test_a_request_becomes_one_event(tracked: Callable[..., Events]) -> None:
-    events = tracked()
+    events = tracked(ip_mode="full")
     environ = wsgi_environ("/caf\xc3\xa9", query="q=caf%C3%A9&q=2", headers={
         "Host": "shop.example", "User-Agent": "Mozilla/5.0 \xe2\x9c\x93",
         "Accept-Language": "fr-CA", "Cookie": "x=1", "Authorization": "Basic c2VjcmV0"})
@@ -56,7 +56,7 @@ def test_cookies_are_appended_and_reused(tracked: Callable[..., Events]) -> None
 
 
 def test_trusted_proxy_sets_ip_scheme_and_secure(tracked: Callable[..., Events]) -> None:
-    events = tracked(trusted_proxies="1")
+    events = tracked(trusted_proxies="1", ip_mode="full")
     environ = wsgi_environ(remote="10.0.0.2", headers={
         "X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https"})
     _, headers, _ = run_wsgi(TrackingMiddleware(hello), environ)
