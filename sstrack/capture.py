@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from .event import LIMITS, SCHEMA, clean, primary_language, query_pairs, rfc3339, uuid7
 from .proxy import ProxyTrust, parse_forwarded
-from .stitch import StitchOptions, parse_cookie_header, read_stitch
+from .stitch import StitchOptions, stitch_from_header
 
 __all__ = ["WANTED_HEADERS", "CaptureSettings", "RequestRecord", "asgi_headers", "is_secure"]
 
@@ -186,4 +186,4 @@ def _stitch(cookie: str | None, options: StitchOptions | None,
             now: float) -> dict[str, dict[str, Any]]:
     if not cookie or options is None:
         return {}
-    return read_stitch(parse_cookie_header(cookie), options, now=now)
+    return stitch_from_header(cookie, options, now=now)

@@ -209,7 +209,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("scrub_mode", _choice("denylist", "allowlist"), "denylist", "Query parameters: "
            "`denylist` redacts sensitive ones; `allowlist` keeps only `allow_params`."),
     Option("scrub_params", _words, (), "More parameter names to redact, added to the built-in "
-           "denylist (`*` wildcards allowed)."),
+           "denylist: a name matches as a whole word, `*stem*` anywhere in the name."),
     Option("allow_params", _words, ("ref", "source", "utm_*"), "Parameters kept in allowlist "
            "mode."),
     Option("redact_emails", _bool, True, "Replace email addresses in URLs, referrers and query "

@@ -18,7 +18,7 @@ from .dispatcher import Dispatcher
 from .identity import CookiePolicy
 from .pipeline import Pipeline
 from .sinks import Sink, build_sink
-from .stitch import StitchOptions, adoptable_visitor_id, parse_cookie_header, read_stitch
+from .stitch import StitchOptions, adoptable_visitor_id, stitch_from_header
 
 __all__ = ["Tracker", "configure", "current", "flush", "shutdown", "stats"]
 
@@ -64,8 +64,7 @@ def _adopter(source: str | None,
     single = StitchOptions(options.snowplow_suffix, options.snowplow_prefix, frozenset({source}))
 
     def adopt(cookie_header: str) -> str | None:
-        stitch = read_stitch(parse_cookie_header(cookie_header), single)
-        return adoptable_visitor_id(stitch, source)
+        return adoptable_visitor_id(stitch_from_header(cookie_header, single), source)
 
     return adopt
 

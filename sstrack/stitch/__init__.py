@@ -33,6 +33,7 @@ __all__ = [
     "adoptable_visitor_id",
     "parse_cookie_header",
     "read_stitch",
+    "stitch_from_header",
 ]
 
 #: Every vendor ``read_stitch`` knows, by its key in the output.
@@ -132,6 +133,37 @@ def read_stitch(
         if found:
             stitch[vendor] = found
     return stitch
+
+
+# Every cookie a reader looks at starts with one of these (or with the
+# Snowplow prefix, or is the collector's "sp").
+_VENDOR_PREFIXES = {"_ga": "ga", "ajs_": "segment", "ph_": "posthog", "AMP_": "amplitude",
+                    "amp_": "amplitude", "mp_": "mixpanel"}
+
+
+def stitch_from_header(header: str, options: StitchOptions = StitchOptions(), *,
+                       now: float | None = None) -> dict[str, dict[str, Any]]:
+    """``read_stitch`` for a raw Cookie header, skipping every cookie no vendor reads.
+
+    Most of a real header is session ids, CSRF tokens and consent flags; the
+    readers then only see the few candidates, and a header with none costs a
+    split and a prefix test per cookie.
+    """
+    prefixes = (options.snowplow_prefix, *_VENDOR_PREFIXES)
+    candidates = {name: value for name, value in parse_cookie_header(header).items()
+                  if name.startswith(prefixes) or name == "sp"}
+    if not candidates:
+        return {}
+    # Run only the readers that have a cookie to read.
+    present = {vendor for prefix, vendor in _VENDOR_PREFIXES.items()
+               if any(name.startswith(prefix) for name in candidates)}
+    if "sp" in candidates or any(name.startswith(options.snowplow_prefix) for name in candidates):
+        present.add("snowplow")
+    vendors = options.vendors & present
+    if not vendors:
+        return {}
+    return read_stitch(candidates, StitchOptions(options.snowplow_suffix, options.snowplow_prefix,
+                                                 vendors), now=now)
 
 
 def adoptable_visitor_id(stitch: Mapping[str, Mapping[str, Any]], source: str) -> str | None:

@@ -269,6 +269,7 @@ def test_public_api_is_pinned() -> None:
         "adoptable_visitor_id",
         "parse_cookie_header",
         "read_stitch",
+        "stitch_from_header",
     ]
     assert sorted(ALL_VENDORS) == ["amplitude", "ga", "mixpanel", "posthog", "segment", "snowplow"]
 
@@ -390,3 +391,15 @@ UUID = "2c3f1b6e-8d4a-4f2b-9e7c-5a1d0b3c4e6f"
 )
 def test_adoptable_visitor_id(stitch: object, source: object, expected: str | None) -> None:
     assert adoptable_visitor_id(stitch, source) == expected  # type: ignore[arg-type]
+
+
+def test_stitch_from_header_reads_only_vendor_cookies() -> None:
+    from sstrack.stitch import stitch_from_header
+
+    assert stitch_from_header(FULL_HEADER, now=NOW) == read_stitch(
+        parse_cookie_header(FULL_HEADER), now=NOW)
+    assert stitch_from_header("sessionid=1; csrftoken=2; sp_other=3", now=NOW) == {}
+    custom = stitch_from_header(FULL_HEADER.replace("_sp_id.", "trk_id.")
+                                .replace("_sp_ses.", "trk_ses."),
+                                StitchOptions(snowplow_prefix="trk_"), now=NOW)
+    assert custom["snowplow"]["domain_userid"] == "2c3f1b6e-8d4a-4f2b-9e7c-5a1d0b3c4e6f"
