@@ -44,7 +44,6 @@ VISITOR_REFRESH_SECONDS = 86_400
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _is_uuid = _UUID.fullmatch
-_MAX_SESSION_INDEX = 10**9
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 # RFC 6265 token characters, the only ones allowed in a cookie name.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -146,19 +145,19 @@ class Identity:
         self.set_cookies = set_cookies
 
 
+# <session uuid>.<index>.<last seen>.<visitor refreshed>; one regex validates and splits.
+_SESSION = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                      r"\.([1-9][0-9]{0,8})\.([0-9]{1,12})\.([0-9]{1,12})")
+
+
 def _parse_session(value: str | None) -> tuple[str, int, int, int] | None:
     if not value or len(value) > 80:
         return None
-    parts = value.split(".")
-    if len(parts) != 4 or not is_valid_id(parts[0]):
+    match = _SESSION.fullmatch(value)
+    if match is None:
         return None
-    try:
-        index, seen, refreshed = int(parts[1]), int(parts[2]), int(parts[3])
-    except ValueError:
-        return None
-    if not 0 < index < _MAX_SESSION_INDEX or seen < 0 or refreshed < 0:
-        return None
-    return parts[0], index, seen, refreshed
+    session_id, index, seen, refreshed = match.groups()
+    return session_id, int(index), int(seen), int(refreshed)
 
 
 def resolve_identity(cookie_header: str | None, now: int, policy: CookiePolicy,
