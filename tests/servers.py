@@ -41,15 +41,18 @@ __all__ = [
     "abandon_response",
     "free_port",
     "gunicorn_command",
+    "hang_up_when",
     "http_client",
     "make_certificates",
     "read_event_files",
     "read_events",
     "server_env",
     "start_gunicorn",
+    "start_runserver",
     "start_server",
     "start_uvicorn",
     "stop_process",
+    "stop_process_group",
     "uvicorn_command",
     "wait_for_events",
 ]
@@ -390,3 +393,75 @@ def abandon_response(port: int, target: str, headers: Mapping[str, str], until: 
                 raise ConnectionError(f"server closed before {until!r}: {received!r}")
             received += data
     return received
+
+
+def hang_up_when(port: int, target: str, headers: Mapping[str, str],
+                 ready: Callable[[], bool], timeout: float = 10.0) -> None:
+    """GET ``target`` over plain HTTP and hang up, unanswered, once ``ready()`` is true.
+
+    This is a browser leaving while the app is still working on the
+    response (``ready`` says when the app has started, e.g. a marker file).
+    """
+    lines = [f"GET {target} HTTP/1.1", f"Host: {HOST}:{port}",
+             *(f"{name}: {value}" for name, value in headers.items()), "", ""]
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall("\r\n".join(lines).encode("latin-1"))
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the app did not start on {target} within {timeout}s")
+            time.sleep(0.01)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM every process in ``process``'s group, wait, then SIGKILL what is left.
+
+    For servers whose children outlive the parent on SIGTERM, such as Django's
+    ``runserver`` with its autoreloader. The group is the one ``start_server``
+    created (``start_new_session``), so it holds only the server's processes.
+    """
+    group = process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)  # anyone left in the group?
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    process.wait(timeout)
+
+
+def start_runserver(manage: Path, directory: Path, *, env: Mapping[str, str] | None = None,
+                    ready_timeout: float = 30.0) -> Server:
+    """Django's ``manage.py runserver``, autoreloader and all, on a free port of 127.0.0.1.
+
+    runserver answers :func:`start_server`'s probe with an HTTP/0.9 error page
+    (no status line), so here any answer means ready. Stop it with
+    :func:`stop_process_group`: the autoreloader's child outlives a SIGTERM
+    to its parent.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = directory / f"runserver-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(manage), "runserver", f"{HOST}:{port}"], cwd=directory,
+            env=server_env(directory / "events", env), stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(process, port, directory / "events", log_path)
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 2.0) as sock:
+            sock.sendall(b"PROBE\r\n\r\n")
+            if sock.recv(8):
+                return server
+        if process.poll() is not None or time.monotonic() >= deadline:
+            stop_process_group(process)
+            raise RuntimeError(f"runserver did not answer within {ready_timeout}s:\n{server.log()}")
+        time.sleep(0.05)

@@ -1,0 +1,1 @@
+"""The sstrack example shop: a Django project with sstrack's middleware."""
