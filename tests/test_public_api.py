@@ -14,8 +14,9 @@ def test_public_api_is_pinned() -> None:
 
 def test_every_module_declares_all() -> None:
     for module in ("asgi", "wsgi", "capture", "config", "dispatcher", "event", "identity",
-                   "proxy", "runtime", "tracking", "sinks", "sinks.base", "sinks.jsonl",
-                   "sinks.memory", "sinks.stdout"):
+                   "pipeline", "proxy", "runtime", "tracking", "sinks", "sinks.base",
+                   "sinks.jsonl", "sinks.memory", "sinks.stdout", "sinks.urls", "sinks.kafka",
+                   "stitch", "privacy", "enrich", "django", "flask", "pytest_plugin"):
         loaded = importlib.import_module(f"sstrack.{module}")
         assert loaded.__all__, module
         for name in loaded.__all__:
@@ -26,3 +27,15 @@ def test_importing_starts_nothing() -> None:
     import threading
 
     assert not [t for t in threading.enumerate() if t.name == "sstrack-worker"]
+
+
+def test_the_core_imports_no_framework_or_optional_client() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, sstrack, sstrack.asgi, sstrack.wsgi; "
+            "print(sorted(m for m in ('confluent_kafka', 'django', 'flask', 'starlette', "
+            "'geoip2', 'ua_parser') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .base import Batch, Sink
-from .kafka import redact  # generic: masks userinfo passwords and secret query values
+from .urls import redact
 
 __all__ = ["SCHEMES", "Batch", "Sink", "build_sink", "redact"]
 

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -52,6 +52,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from .._log import logger, warn_limited
 from ..event import SCHEMA, rfc3339, uuid7
 from .base import Batch
+from .urls import is_secret, redact
 
 __all__ = [
     "DEFAULTS", "ENV_PREFIX", "KafkaFailure", "KafkaSettings", "KafkaSink", "is_secret",
@@ -75,8 +76,6 @@ _USAGE = "expected kafka://host:9092[,host2:9092]/topic[?setting=value&…]"
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _SETTING = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+)*")
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+")
-_SECRET_WORDS = ("password", "secret", "token", "credential", "key.pem", "private.key",
-                 "oauthbearer.config")
 _RESERVED = ("bootstrap.servers", "metadata.broker.list")
 _UNDERSCORED = {"log.level": "log_level"}  # the one string setting named with "_"
 _Headers = list[tuple[str, "str | bytes | None"]]
@@ -121,24 +120,6 @@ class _LibrdkafkaLog:
 
     def log(self, level: int, fmt: str, *args: object) -> None:
         logger.debug("kafka: " + fmt, *args)
-
-
-def is_secret(setting: str) -> bool:
-    """Whether a librdkafka setting's value must never be shown."""
-    return any(word in setting for word in _SECRET_WORDS)
-
-
-def redact(url: str) -> str:
-    """``url`` with secret query values and any userinfo password replaced by ``***``."""
-    url = re.sub(r"(//[^/@:]*):[^/]*@", r"\1:***@", url)
-    base, mark, query = url.partition("?")
-    if not mark:
-        return url
-    pairs = []
-    for pair in query.split("&"):
-        name, eq, _ = pair.partition("=")
-        pairs.append(f"{name}=***" if eq and is_secret(unquote(name).lower()) else pair)
-    return f"{base}?{'&'.join(pairs)}"
 
 
 class KafkaSettings(NamedTuple):
