@@ -23,7 +23,7 @@ from ._log import warn_limited
 from .capture import RequestRecord, asgi_headers, is_secure
 from .identity import resolve_identity, shared_cache_may_store
 from .runtime import Tracker
-from .tracking import _request
+from .tracking import _request, finish_request
 
 __all__ = ["TrackingMiddleware"]
 
@@ -193,7 +193,7 @@ async def _track(app: ASGIApp, scope: Scope, receive: Receive, send: Send, track
         record.outcome = outcome
         if "route" in scope or "endpoint" in scope or "user" in scope:
             _route_and_user(scope, record, root_path)
-        tracker.dispatcher.put(record)
+        finish_request(record, tracker.dispatcher)
 
     async def tracked_receive() -> Message:
         nonlocal disconnected

@@ -83,8 +83,8 @@ class RequestRecord:
     """
 
     __slots__ = (
-        "_context", "consented", "duration", "failed", "headers", "method", "outcome", "path",
-        "peer", "query_string", "raw_path", "response_bytes", "route", "scheme", "session_id",
+        "_context", "consented", "duration", "failed", "finished", "headers", "method",
+        "outcome", "path", "peer", "pending", "query_string", "raw_path", "response_bytes", "route", "scheme", "session_id",
         "session_index", "started", "status", "user_id", "visitor_id",
     )
 
@@ -109,6 +109,10 @@ class RequestRecord:
         self.outcome = "completed"
         self.failed = False
         self.consented = True
+        self.finished = False
+        # Custom events of this request wait here until it finishes, so that
+        # they see the route and user the framework reports at the end.
+        self.pending: list[Any] = []
         self.user_id: str | None = None
         self.route: str | None = None
         self._context: dict[str, Any] | None = None

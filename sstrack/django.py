@@ -49,7 +49,7 @@ from .capture import RequestRecord, asgi_headers, is_secure
 from .config import ConfigError
 from .identity import shared_cache_may_store
 from .runtime import Tracker
-from .tracking import _request
+from .tracking import _request, finish_request
 from .wsgi import _capture as _record_from_environ
 
 __all__ = ["TrackingMiddleware"]
@@ -213,7 +213,7 @@ class _Tracked:
         request, self.request = self.request, None
         if request is not None:
             _route_and_user(request, record)
-        self.tracker.dispatcher.put(record)
+        finish_request(record, self.tracker.dispatcher)
 
 
 def _outcome(exc: BaseException) -> str:

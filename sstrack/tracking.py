@@ -26,9 +26,10 @@ import orjson
 from . import runtime
 from ._log import warn_limited
 from .capture import CaptureSettings, RequestRecord
+from .dispatcher import Dispatcher
 from .event import SCHEMA, rfc3339, uuid7
 
-__all__ = ["CustomRecord", "current_request", "identify", "track"]
+__all__ = ["CustomRecord", "current_request", "finish_request", "identify", "track"]
 
 _request: ContextVar[RequestRecord | None] = ContextVar("sstrack_request", default=None)
 current_request = _request.get
@@ -112,8 +113,33 @@ def _check_properties(properties: Mapping[str, Any] | None, what: str) -> dict[s
     return copy
 
 
+def finish_request(record: RequestRecord, dispatcher: Dispatcher) -> None:
+    """Queue a finished request, then the custom events it held back."""
+    record.finished = True
+    dispatcher.put(record)
+    _release(record, dispatcher)
+
+
+def _release(request: RequestRecord, dispatcher: Dispatcher) -> None:
+    # pop() is atomic: whoever pops an event queues it, exactly once, even
+    # when a thread started by the view tracks while the request finishes.
+    pending = request.pending
+    while pending:
+        try:
+            dispatcher.put(pending.pop(0))
+        except IndexError:
+            return
+
+
 def _emit(record: CustomRecord) -> None:
-    runtime.current().dispatcher.put(record)
+    dispatcher = runtime.current().dispatcher
+    request = record.request
+    if request is None:
+        dispatcher.put(record)
+        return
+    request.pending.append(record)
+    if request.finished:  # tracked from a thread after the response was done
+        _release(request, dispatcher)
 
 
 def _reject(exc: ValueError) -> None:

@@ -24,7 +24,7 @@ from ._log import warn_limited
 from .capture import RequestRecord, is_secure
 from .identity import resolve_identity, shared_cache_may_store
 from .runtime import Tracker
-from .tracking import _request
+from .tracking import _request, finish_request
 
 __all__ = ["TrackingMiddleware"]
 
@@ -104,7 +104,7 @@ class _Finisher:
         # bookkeeping); the response was complete when iteration ended.
         self.record.duration = (self.end or perf_counter()) - self.start
         self.record.outcome = outcome
-        self.tracker.dispatcher.put(self.record)
+        finish_request(self.record, self.tracker.dispatcher)
 
 
 class _TrackedResponse:

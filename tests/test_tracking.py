@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -176,3 +177,50 @@ def test_starlette_route_user_and_mount(tracked: Callable[..., Events]) -> None:
     mounted = "/api/v1/{slug}" if framework_sets_route[1] else None
     assert (second["route"], second["user_id"]) == (mounted, None)
     assert (third["route"], third["status"]) == (None, 404)
+
+
+def test_custom_events_see_the_route_and_user_set_at_the_end(
+        tracked: Callable[..., Events]) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    # batch_size=1 wakes the worker for every record: without holding the
+    # custom event until the request ends, it would be built too early.
+    events = tracked(batch_size=1)
+
+    async def buy(request: Request) -> PlainTextResponse:
+        sstrack.track("purchase")
+        await asyncio.sleep(0.2)  # give the worker time to run meanwhile
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/buy/{sku}", buy)])
+    app.add_middleware(AsgiTracking)
+    with TestClient(app) as client:
+        client.get("/buy/42")
+    found = by_event(events())
+    assert found["purchase"]["route"] == found["request"]["route"] == "/buy/{sku}"
+
+
+def test_events_tracked_from_a_thread_after_the_response_are_kept(
+        tracked: Callable[..., Events]) -> None:
+    events = tracked()
+    started: list[threading.Thread] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        def later() -> None:
+            time.sleep(0.1)
+            sstrack.track("late")
+
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(later,))
+        worker.start()
+        started.append(worker)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    run_wsgi(WsgiTracking(app), wsgi_environ())
+    started[0].join()
+    found = by_event(events())
+    assert found["late"]["visitor_id"] == found["request"]["visitor_id"]
