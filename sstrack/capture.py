@@ -85,7 +85,8 @@ class RequestRecord:
     __slots__ = (
         "_context", "consented", "duration", "failed", "finished", "headers", "method",
         "outcome", "path", "peer", "pending", "query_string", "raw_path", "response_bytes",
-        "route", "scheme", "session_id", "session_index", "started", "status", "user_id", "visitor_id",
+        "route", "scheme", "session_id", "session_index", "started", "status", "user_id",
+        "visitor_id",
     )
 
     def __init__(self, started: float, method: str, scheme: str, path: str,
