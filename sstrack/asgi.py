@@ -20,8 +20,9 @@ from typing import Any
 
 from . import runtime
 from ._log import warn_limited
+from .admission import COOKIELESS, admit
 from .capture import RequestRecord, asgi_headers, is_secure
-from .identity import resolve_identity, shared_cache_may_store
+from .identity import shared_cache_may_store
 from .runtime import Tracker
 from .tracking import _request, finish_request
 
@@ -119,25 +120,16 @@ def _begin(scope: Scope, tracker: Tracker) -> tuple[RequestRecord, list[str]] | 
                 gpc = value.decode("latin-1")
             else:
                 dnt = value.decode("latin-1")
-    cookie_text = cookie.decode("latin-1") if cookie else None
-    if (gpc is None and pipeline.gpc_only) or pipeline.consented(
-            cookie_text, gpc, dnt, lambda: _all_headers(headers)):
-        identity = resolve_identity(cookie_text, int(started), tracker.policy,
-                                    tracker.visitor_eq, tracker.session_eq, tracker.adopt)
-        visitor: str | None = identity.visitor_id
-        session: str | None = identity.session_id
-        index: int | None = identity.session_index
-        cookies = identity.set_cookies
-    elif pipeline.skip_without_consent:
+    identity = admit(tracker, cookie.decode("latin-1") if cookie else None, gpc, dnt,
+                     lambda: _all_headers(headers), started)
+    if identity is None:
         return None
-    else:  # cookieless: no cookie is set; the worker derives a daily id
-        visitor = session = index = None
-        cookies = []
     record = RequestRecord(started, scope["method"], scope.get("scheme", "http"), scope["path"],
                            scope.get("raw_path"), scope.get("query_string", b""), headers,
-                           scope.get("client"), visitor, session, index)
-    record.consented = visitor is not None
-    return record, cookies
+                           scope.get("client"), identity.visitor_id, identity.session_id,
+                           identity.session_index)
+    record.consented = identity is not COOKIELESS
+    return record, identity.set_cookies
 
 
 _CONSENT_HEADERS = frozenset({b"cookie", b"sec-gpc", b"dnt"})

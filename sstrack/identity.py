@@ -137,8 +137,8 @@ class Identity:
 
     __slots__ = ("session_id", "session_index", "set_cookies", "visitor_id")
 
-    def __init__(self, visitor_id: str, session_id: str, session_index: int,
-                 set_cookies: list[str]) -> None:
+    def __init__(self, visitor_id: str | None, session_id: str | None,
+                 session_index: int | None, set_cookies: list[str]) -> None:
         self.visitor_id = visitor_id
         self.session_id = session_id
         self.session_index = session_index

@@ -21,8 +21,9 @@ from typing import Any
 
 from . import runtime
 from ._log import warn_limited
+from .admission import COOKIELESS, admit
 from .capture import RequestRecord, is_secure
-from .identity import resolve_identity, shared_cache_may_store
+from .identity import shared_cache_may_store
 from .runtime import Tracker
 from .tracking import _request, finish_request
 
@@ -49,20 +50,10 @@ def _capture(environ: dict[str, Any],
         return None
     started = time()
     cookie = environ.get("HTTP_COOKIE")
-    gpc = environ.get("HTTP_SEC_GPC")
-    if (gpc is None and pipeline.gpc_only) or pipeline.consented(
-            cookie, gpc, environ.get("HTTP_DNT"), lambda: _all_headers(environ)):
-        identity = resolve_identity(cookie, int(started), tracker.policy, tracker.visitor_eq,
-                                    tracker.session_eq, tracker.adopt)
-        visitor: str | None = identity.visitor_id
-        session: str | None = identity.session_id
-        index: int | None = identity.session_index
-        cookies = identity.set_cookies
-    elif pipeline.skip_without_consent:
+    identity = admit(tracker, cookie, environ.get("HTTP_SEC_GPC"), environ.get("HTTP_DNT"),
+                     lambda: _all_headers(environ), started)
+    if identity is None:
         return None
-    else:  # cookieless: no cookie is set; the worker derives a daily id
-        visitor = session = index = None
-        cookies = []
     # Copy the values now: the app may change environ (ProxyFix does) or a
     # server may reuse it once the response is done.
     wanted = _HEADERS + _FORWARDED if tracker.trust.enabled else _HEADERS
@@ -73,9 +64,9 @@ def _capture(environ: dict[str, Any],
         headers["host"] = f"{environ['SERVER_NAME']}:{environ.get('SERVER_PORT', '')}".rstrip(":")
     record = RequestRecord(started, method, environ.get("wsgi.url_scheme", "http"), path, None,
                            environ.get("QUERY_STRING", ""), headers, environ.get("REMOTE_ADDR"),
-                           visitor, session, index)
-    record.consented = visitor is not None
-    return record, cookies
+                           identity.visitor_id, identity.session_id, identity.session_index)
+    record.consented = identity is not COOKIELESS
+    return record, identity.set_cookies
 
 
 def _all_headers(environ: dict[str, Any]) -> dict[str, str]:

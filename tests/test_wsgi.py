@@ -185,7 +185,7 @@ def test_bug_in_sstrack_never_reaches_the_app(tracked: Callable[..., Events],
     def bug(*args: Any) -> Any:
         raise RuntimeError("sstrack bug")
 
-    monkeypatch.setattr("sstrack.wsgi.resolve_identity", bug)
+    monkeypatch.setattr("sstrack.admission.resolve_identity", bug)
     assert run_wsgi(TrackingMiddleware(hello), wsgi_environ()) == run_wsgi(hello, wsgi_environ())
     assert sstrack.stats()["dropped"]["internal_error"] == 1
 
