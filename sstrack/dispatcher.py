@@ -4,9 +4,12 @@ The request path calls :meth:`Dispatcher.put`: an append to a ``deque``,
 O(1), lock-free and never blocking. The worker sleeps until a batch is due
 (``batch_size`` records waiting) or ``flush_interval`` passes, so a busy
 server pays for one thread wake-up per batch, not per request; it then
-builds, encodes and writes the whole batch. Threads, files and clients are
-created lazily in the process that uses them and again after a fork, the
-way OpenTelemetry's ``BatchSpanProcessor`` and sentry-python's worker do.
+builds and encodes the whole batch once and hands it to every sink's
+delivery lane (:mod:`sstrack.delivery`), which writes, retries and spools on
+its own thread, so one slow or dead sink never holds up the others. Threads,
+files and clients are created lazily in the process that uses them and again
+after a fork, the way OpenTelemetry's ``BatchSpanProcessor`` and
+sentry-python's worker do.
 """
 
 from __future__ import annotations
@@ -15,57 +18,24 @@ import atexit
 import collections
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 from ._log import logger, warn_limited
+from .deadletter import DeadLetters
+from .delivery import DeliveryOptions, describe, flush_lanes, stop_lanes
+from .encoding import encode
+from .lane import Lane
 from .sinks.base import Batch, Sink
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "encode"]
 
 Process = Callable[[Any], "dict[str, Any] | None"]
 """Turns a queued record into an event, or ``None`` to drop it."""
 
 _MAX_EVENT_BYTES = 1 << 20
-
-
-def _default(value: object) -> str:
-    return str(value)[:1024]
-
-
-def _replace_surrogates(value: Any, depth: int = 0) -> Any:
-    """Make a value encodable when a lone surrogate made orjson refuse it."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    if depth > 16:
-        return None
-    if isinstance(value, dict):
-        return {_replace_surrogates(str(k)): _replace_surrogates(v, depth + 1)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_replace_surrogates(v, depth + 1) for v in value]
-    return value
-
-
-def encode(event: dict[str, Any]) -> bytes:
-    """Compact JSON for one event; never fails on odd strings or objects."""
-    try:
-        return orjson.dumps(event, default=_default)
-    except orjson.JSONEncodeError:
-        return orjson.dumps(_replace_surrogates(event), default=_default)
-
-
-class _SinkSlot:
-    __slots__ = ("errors", "opened", "sink", "written")
-
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-        self.opened = False
-        self.written = 0
-        self.errors = 0
 
 
 class Dispatcher:
@@ -75,21 +45,28 @@ class Dispatcher:
         make_sinks: builds this process's sinks; called in the worker, so a
             forked child gets its own files and clients.
         process: record → event (or ``None`` to drop it).
-        queue_size: records held before the overflow policy applies.
+        queue_size: records held before the overflow policy applies; also
+            the events each sink's lane holds in memory.
         drop_newest: on overflow drop the incoming record instead of the oldest.
-        batch_size: records that wake the worker early, and the most written at once.
+        batch_size: records that wake the worker early, and the most built at once.
         flush_interval: the longest a record waits in the queue, in seconds.
+        delivery: retries, spool and dead letters (defaults: no spool).
     """
+
+    Options = DeliveryOptions
+    """The type of ``delivery``: ``Dispatcher.Options.from_config(config)``."""
 
     def __init__(self, make_sinks: Callable[[], Sequence[Sink]], process: Process, *,
                  queue_size: int = 10_000, drop_newest: bool = False,
-                 batch_size: int = 512, flush_interval: float = 1.0) -> None:
+                 batch_size: int = 512, flush_interval: float = 1.0,
+                 delivery: DeliveryOptions | None = None) -> None:
         self._make_sinks = make_sinks
         self._process = process
         self._capacity = queue_size
         self._drop_newest = drop_newest
         self._batch_size = batch_size
         self._interval = flush_interval
+        self._delivery = delivery or DeliveryOptions()
         self._init_process_state()
         _live.add(self)
 
@@ -104,7 +81,7 @@ class Dispatcher:
         self._pid: int | None = None
         self._stopping = False
         self._stopped = False
-        self._slots: list[_SinkSlot] = []
+        self._lanes: list[Lane] = []
         self._processed = 0
         self._written = 0
         self._dropped: collections.Counter[str] = collections.Counter()
@@ -147,6 +124,7 @@ class Dispatcher:
                 # Forked without our at-fork hook (uWSGI without
                 # py-call-uwsgi-fork-hooks): the parent delivers what it queued.
                 self._queue.clear()
+                self._lanes = []
             self._pid = pid
             if self._stopped:
                 return
@@ -157,10 +135,7 @@ class Dispatcher:
     # -- worker ------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            self._slots = [_SinkSlot(sink) for sink in self._make_sinks()]
-        except Exception:
-            logger.exception("sstrack could not create its sinks; events will be dropped")
+        self._lanes = self._open_lanes()
         stopping = False
         while not stopping:
             self._wake.wait(self._interval)
@@ -170,18 +145,26 @@ class Dispatcher:
                 stopping = self._stopping
             try:
                 self._drain()
-                if waiters or stopping:
-                    self._flush_sinks(timeout=5.0)
             except Exception:  # a bug here must not kill the worker
                 warn_limited("worker", "sstrack worker error", exc_info=True)
             for waiter in waiters:
                 waiter.set()
-        for slot in self._slots:
-            if slot.opened:
-                self._guard(slot, "close", lambda s: s.close(2.0))
+
+    def _open_lanes(self) -> list[Lane]:
+        try:
+            sinks = self._make_sinks()
+        except Exception:
+            logger.exception("sstrack could not create its sinks; events will be dropped")
+            return []
+        dead_letters = DeadLetters(self._delivery.dead_letter_dir)
+        lanes = [self._delivery.lane(sink, dead_letters, self._capacity, self._drop_newest)
+                 for sink in sinks]
+        for lane in lanes:
+            lane.start()
+        return lanes
 
     def _drain(self) -> None:
-        """Write what is queued now, in batches; later arrivals wait for the next wake."""
+        """Build what is queued now, in batches; later arrivals wait for the next wake."""
         queue, remaining = self._queue, len(self._queue)
         while remaining > 0:
             records = []
@@ -196,7 +179,7 @@ class Dispatcher:
             self._write(records)
 
     def _write(self, records: list[Any]) -> None:
-        events, lines = [], []
+        events, lines, size = [], [], 0
         for record in records:
             try:
                 event = self._process(record)
@@ -213,62 +196,53 @@ class Dispatcher:
                 continue
             events.append(event)
             lines.append(line)
+            size += len(line)
         self._processed += len(records)
         if not lines:
             return
-        batch = Batch(events, lines)
-        failed = False
-        for slot in self._slots:
-            if self._guard(slot, "write", lambda s: s.write(batch)):
-                slot.written += len(lines)
-            else:
-                failed = True
-        if failed or not self._slots:
+        if not self._lanes:
             self._dropped["sink_error"] += len(lines)
-        else:
-            self._written += len(lines)
-
-    def _guard(self, slot: _SinkSlot, action: str, call: Callable[[Sink], None]) -> bool:
-        """Run a sink call; a failure is counted and logged, never raised."""
-        try:
-            if not slot.opened:
-                slot.sink.open()
-                slot.opened = True
-            call(slot.sink)
-        except Exception as exc:
-            slot.errors += 1
-            warn_limited(f"sink:{slot.sink.name}:{action}", "sstrack sink %s failed to %s: %r",
-                         slot.sink.name, action, exc)
-            return False
-        return True
-
-    def _flush_sinks(self, timeout: float) -> None:
-        for slot in self._slots:
-            if slot.opened:
-                self._guard(slot, "flush", lambda s: s.flush(timeout))
+            return
+        batch = Batch(events, lines)
+        for lane in self._lanes:
+            lane.offer(batch, size)  # an append: a slow sink's lane cannot hold up the others
+        self._written += len(lines)
 
     # -- lifecycle ---------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Write out everything queued so far; ``True`` if done within ``timeout`` seconds."""
+        """Deliver or spool everything queued so far; ``True`` if done within ``timeout`` s.
+
+        On ``False``, a warning names each sink and the events it still holds
+        (they stay queued, or with the sink, and are not lost yet).
+        """
         thread = self._thread
         if thread is None or not thread.is_alive() or self._pid != os.getpid():
             return not self._queue
+        deadline = time.monotonic() + timeout
         if thread is threading.current_thread():
             self._drain()
-            self._flush_sinks(timeout)
-            return True
-        waiter = threading.Event()
-        with self._lock:
-            self._waiters.append(waiter)
-        self._wake.set()
-        return waiter.wait(timeout)
+        else:
+            waiter = threading.Event()
+            with self._lock:
+                self._waiters.append(waiter)
+            self._wake.set()
+            if not waiter.wait(timeout):
+                warn_limited("flush", "sstrack flush timed out after %.1fs with %d events not "
+                             "yet handed to the sinks", timeout, len(self._queue))
+                return False
+        pending = flush_lanes(self._lanes, deadline)
+        if pending:
+            warn_limited("flush", "sstrack flush: after %.1fs these sinks still hold events "
+                         "neither delivered nor spooled: %s", timeout, describe(pending))
+        return not pending
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        """Flush, stop the worker and close the sinks. Idempotent.
+        """Deliver or spool everything, stop the worker and close the sinks. Idempotent.
 
-        Returns ``True`` if everything queued was written within ``timeout``;
-        otherwise what remains is counted as dropped (``shutdown``) and logged.
+        Returns ``True`` if every event was delivered or spooled within
+        ``timeout``; otherwise what was dropped (``shutdown``) or left in flight
+        is counted in ``stats()`` and logged.
         """
         with self._lock:
             if self._stopped:
@@ -279,35 +253,47 @@ class Dispatcher:
             # as dropped for shutdown, at no cost to the request path.
             self._limit = 0
         atexit.unregister(self._atexit)
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+        if thread is None or self._pid != os.getpid():
+            return True
+        deadline = time.monotonic() + timeout
+        if thread.is_alive():
             self._wake.set()
             thread.join(timeout)
-            if thread.is_alive():
-                lost = len(self._queue)
-                self._dropped["shutdown"] += lost
-                logger.warning("sstrack shutdown timed out after %.1fs; %d queued events "
-                               "were not written", timeout, lost)
-                return False
-        return True
+        lost = {"(queue)": len(self._queue)} if thread.is_alive() else {}
+        self._dropped["shutdown"] += sum(lost.values())
+        lost.update(stop_lanes(self._lanes, deadline))
+        if lost:
+            logger.warning("sstrack shutdown: within %.1fs these events were neither delivered "
+                           "nor spooled: %s", timeout, describe(lost))
+        spooled = {lane.name: lane.backlog for lane in self._lanes if lane.backlog}
+        if spooled:
+            logger.info("sstrack shutdown: spooled events wait for the next start or "
+                        "`sstrack replay` (bytes per sink): %s", describe(spooled))
+        return not lost
 
     def _atexit(self) -> None:
-        self.shutdown(5.0)
+        self.shutdown(self._delivery.shutdown_timeout)
 
     def _after_fork_in_child(self) -> None:
+        for lane in self._lanes:
+            lane.forget()
         self._init_process_state()
 
     def stats(self) -> dict[str, Any]:
-        """Counters for this process (see :func:`sstrack.stats`)."""
+        """Counters for this process (see :func:`sstrack.stats` and ``docs/delivery.md``)."""
         depth = len(self._queue)
         evicted = 0 if self._drop_newest else self._dropped["queue_full"]
+        sinks = {lane.name: lane.stats() for lane in list(self._lanes)}
+        dropped = collections.Counter(dict(self._dropped))
+        for counters in sinks.values():
+            dropped.update(counters["dropped"])
         return {
             "enqueued": self._processed + depth + evicted,
             "written": self._written,
-            "dropped": dict(self._dropped),
+            "dropped": dict(+dropped),
             "queue_depth": depth,
-            "errors": {slot.sink.name: slot.errors for slot in self._slots},
-            "sinks": {slot.sink.name: {"written": slot.written, "errors": slot.errors}
-                      for slot in self._slots},
+            "errors": {name: counters["errors"] for name, counters in sinks.items()},
+            "sinks": sinks,
             "worker_alive": bool(self._thread and self._thread.is_alive()),
         }
 

@@ -42,7 +42,8 @@ class Tracker:
         self.dispatcher = Dispatcher(
             self._make_sinks, self._process,
             queue_size=config.queue_size, drop_newest=config.queue_full == "drop_newest",
-            batch_size=config.batch_size, flush_interval=config.flush_interval)
+            batch_size=config.batch_size, flush_interval=config.flush_interval,
+            delivery=Dispatcher.Options.from_config(config))
 
     def _make_sinks(self) -> list[Sink]:
         return [build_sink(url, self.config.environ) for url in self.config.sinks]

@@ -121,3 +121,9 @@ def test_sink_errors_never_echo_secrets() -> None:
         Config.load({"sinks": "kafka://h:bad/t?sasl.password=SECRETXYZ"}, {})
     assert "SECRETXYZ" not in str(caught.value)
     assert "SSTRACK_SINKS" in str(caught.value)
+
+
+def test_unknown_scheme_errors_never_echo_a_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.load({"sinks": "ftp://user:hunter2@example.com/x"}, {})
+    assert "hunter2" not in str(caught.value) and "unknown scheme" in str(caught.value)

@@ -13,7 +13,8 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_every_module_declares_all() -> None:
-    for module in ("admission", "asgi", "wsgi", "capture", "config", "dispatcher", "event", "identity",
+    for module in ("admission", "asgi", "wsgi", "capture", "config", "dispatcher", "event",
+                   "identity",
                    "pipeline", "proxy", "runtime", "tracking", "sinks", "sinks.base",
                    "sinks.jsonl", "sinks.memory", "sinks.stdout", "sinks.urls", "sinks.kafka",
                    "stitch", "privacy", "enrich", "django", "flask", "pytest_plugin"):

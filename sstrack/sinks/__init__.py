@@ -61,6 +61,6 @@ def build_sink(url: str, environ: Mapping[str, str]) -> Sink:
     scheme, colon, rest = url.partition(":")
     if not colon or scheme not in SCHEMES:
         known = ", ".join(f"{name}:" for name in SCHEMES)
-        raise ValueError(f"{url!r} has an unknown scheme; use one of {known} "
+        raise ValueError(f"{redact(url)!r} has an unknown scheme; use one of {known} "
                          "(for example jsonl:./sstrack-events)")
     return SCHEMES[scheme](rest, environ)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Batch", "Sink"]
+__all__ = ["Batch", "Failure", "ReportsFailures", "Sink"]
 
 
 class Batch:
@@ -51,3 +51,36 @@ class Sink(Protocol):
 
     def close(self, timeout: float) -> None:
         """Flush and release resources; the sink is not used afterwards."""
+
+
+class Failure(Protocol):
+    """One event an asynchronous sink could not deliver (e.g. ``KafkaFailure``)."""
+
+    @property
+    def line(self) -> bytes:
+        """The event as it was given to :meth:`Sink.write`."""
+
+    @property
+    def reason(self) -> str:
+        """Why it failed, for logs and the dead-letter file."""
+
+    @property
+    def retriable(self) -> bool:
+        """``False`` when sending it again cannot succeed (it is dead-lettered)."""
+
+
+@runtime_checkable
+class ReportsFailures(Protocol):
+    """Optional: a sink whose :meth:`Sink.write` only queues, delivering in the background.
+
+    The dispatcher then calls :meth:`Sink.flush` after each write to wait for
+    the outcome: afterwards ``undelivered`` counts the events still held, and
+    :meth:`take_failures` hands over those that failed. Every other event
+    written is taken as delivered.
+    """
+
+    undelivered: int
+    """Events written and still neither delivered nor failed, as of the last flush."""
+
+    def take_failures(self) -> Sequence[Failure]:
+        """The failed events recorded since the last call, oldest first."""

@@ -315,7 +315,12 @@ class KafkaSink:
     def _retire(self, producer: Producer) -> None:
         if len(producer):
             producer.purge()  # each purged message fails with _PURGE_QUEUE/_PURGE_INFLIGHT
-            producer.flush(0)  # serve those delivery reports now
+            # flush(0) alone does not serve the reports of messages purged in
+            # flight; poll until every message has reported (bounded), or the
+            # events would vanish without a failure to spool them from.
+            deadline = time.monotonic() + 5.0
+            while len(producer) and time.monotonic() < deadline:
+                producer.poll(0.05)
         self._delivered_before = self.delivered
         self._produced = self._reported = 0
 
