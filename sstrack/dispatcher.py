@@ -96,7 +96,9 @@ class Dispatcher:
         if len(queue) >= self._limit and self._overflow():
             return
         queue.append(record)  # a full deque with maxlen drops its oldest item
-        if len(queue) >= self._batch_size:
+        # is_set() is a plain read; set() takes a lock and notifies, and would
+        # run on every put while a batch waits for the worker.
+        if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
     def _overflow(self) -> bool:

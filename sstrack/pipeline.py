@@ -100,6 +100,7 @@ class Pipeline:
         self.drop_bots = config.bots == "drop"
         self.before_send = config.before_send
         self.dropped: collections.Counter[str] = collections.Counter()
+        self._scrubbed: dict[str, str] = {}
 
     def consented(self, cookie_header: str | None, gpc: str | None, dnt: str | None,
                   headers: Callable[[], Mapping[str, str]]) -> bool:
@@ -139,12 +140,27 @@ class Pipeline:
         event["ip"] = anonymise_ip(ip, self.ip_mode, key=key)
         if self.scrub.redact_emails and event.get("path"):
             event["path"] = redact_emails(event["path"])  # "/reset/jane@example.com"
-        event["url"] = scrub_url(event.get("url"), self.scrub)
-        event["referrer"] = scrub_url(event.get("referrer"), self.scrub)
+        event["url"] = self._scrub_url(event.get("url"))
+        event["referrer"] = self._scrub_url(event.get("referrer"))
         event["query"] = scrub_query(event.get("query"), self.scrub)
         if self.pseudonym_key is not None:
             event["user_id"] = pseudonymise(event.get("user_id"), self.pseudonym_key)
         return self._before_send(event) if self.before_send is not None else event
+
+    def _scrub_url(self, url: str | None) -> str | None:
+        """``scrub_url``, cached: page URLs and referrers repeat across requests.
+
+        The cache holds raw URLs in this process's memory only (like the
+        queue), is bounded, and is emptied when it reaches 4096 entries.
+        """
+        if url is None:
+            return None
+        scrubbed = self._scrubbed.get(url)
+        if scrubbed is None:
+            if len(self._scrubbed) >= 4096:
+                self._scrubbed.clear()
+            scrubbed = self._scrubbed[url] = scrub_url(url, self.scrub) or ""
+        return scrubbed or None
 
     def _before_send(self, event: dict[str, Any]) -> dict[str, Any] | None:
         assert self.before_send is not None

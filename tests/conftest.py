@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import sstrack
-from sstrack import runtime
+from sstrack import _log, runtime
 from sstrack.sinks import memory
 
 
@@ -20,6 +20,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in list(os.environ):
         if key.startswith("SSTRACK_"):
             monkeypatch.delenv(key)
+    # Warnings are rate-limited per process; each test must see its own.
+    _log._last.clear()
+    _log._suppressed.clear()
     yield
     tracker = runtime._current
     if tracker is not None:

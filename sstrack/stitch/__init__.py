@@ -141,9 +141,36 @@ _VENDOR_PREFIXES = {"_ga": "ga", "ajs_": "segment", "ph_": "posthog", "AMP_": "a
                     "amp_": "amplitude", "mp_": "mixpanel"}
 
 
+_CACHE_SIZE = 1024
+_cache: dict[tuple[str, int, StitchOptions], dict[str, dict[str, Any]]] = {}
+
+
+def _copy(value: Any) -> Any:
+    return {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
 def stitch_from_header(header: str, options: StitchOptions = StitchOptions(), *,
                        now: float | None = None) -> dict[str, dict[str, Any]]:
-    """``read_stitch`` for a raw Cookie header, skipping every cookie no vendor reads.
+    """``read_stitch`` for a raw Cookie header, reusing the result for a repeated header.
+
+    A visitor's requests within a page view (and the API calls it makes)
+    send the same Cookie header, so results are cached for the minute: a
+    session's liveness is then judged up to 60 s late, against timeouts of
+    30 minutes. Callers get their own copy, so changing it is safe. The
+    cache is emptied when it holds 1024 headers.
+    """
+    key = (header, int(now if now is not None else time.time()) // 60, options)
+    cached = _cache.get(key)
+    if cached is None:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        cached = _cache[key] = _read_header(header, options, now)
+    return _copy(cached)  # type: ignore[no-any-return]
+
+
+def _read_header(header: str, options: StitchOptions,
+                 now: float | None) -> dict[str, dict[str, Any]]:
+    """Split a header, skipping every cookie no vendor reads, and read the vendors present.
 
     Most of a real header is session ids, CSRF tokens and consent flags; the
     readers then only see the few candidates, and a header with none costs a

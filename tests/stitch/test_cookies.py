@@ -403,3 +403,17 @@ def test_stitch_from_header_reads_only_vendor_cookies() -> None:
                                 .replace("_sp_ses.", "trk_ses."),
                                 StitchOptions(snowplow_prefix="trk_"), now=NOW)
     assert custom["snowplow"]["domain_userid"] == "2c3f1b6e-8d4a-4f2b-9e7c-5a1d0b3c4e6f"
+
+
+def test_repeated_headers_are_served_from_a_cache_as_independent_copies() -> None:
+    from sstrack.stitch import stitch_from_header
+
+    first = stitch_from_header(FULL_HEADER, now=NOW)
+    first["ga"]["client_id"] = "changed by a before_send hook"
+    first["ga"].get("sessions", {}).clear()
+    second = stitch_from_header(FULL_HEADER, now=NOW)
+    assert second == read_stitch(parse_cookie_header(FULL_HEADER), now=NOW)
+    assert second["ga"]["client_id"] == "1197596843.1673515099"
+    # a later minute is read afresh: liveness is never more than a minute stale
+    assert stitch_from_header(FULL_HEADER, now=NOW + 3600) == read_stitch(
+        parse_cookie_header(FULL_HEADER), now=NOW + 3600)
