@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("confluent_kafka")
 pytest.register_assert_rewrite("tests.kafka_broker")
 
 import sstrack  # noqa: E402

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 import pytest
 
-pytest.importorskip("confluent_kafka")
 pytest.register_assert_rewrite("tests.kafka_broker")  # imported here before pytest_plugins loads it
 
 from confluent_kafka import KafkaError, Message  # noqa: E402
